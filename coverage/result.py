@@ -1,0 +1,57 @@
+"""The result of one coverage run: the tables behind every output file.
+
+All GeoDataFrames are in EPSG:4326 (the output CRS). Column contract
+(DESIGN.md "Outputs"):
+
+``facilities``
+    one row per input facility: ``facility_id``, ``name``, ``type``, ``type_label``,
+    ``beds``, ``meals_per_day``, ``source_row``, ``status`` (``used``/``excluded``),
+    ``reason``, ``snap_m`` (access leg to the street, metres), Point geometry or None.
+``service_areas``
+    one row per used facility and circle: ``facility_id``, ``type``, ``circle``,
+    ``limit``, ``unit``, ``area_km2``, ``elderly_reached`` (elderly inside this
+    facility's area alone), Polygon/MultiPolygon geometry. Ring bands have
+    ``circle`` = ``<rings name>:<band label>`` (e.g. ``walk_rings:500-1000m``).
+``population``
+    one row per cell: ``cell_id``, ``row``, ``col``, ``elderly``, ``snap_m``,
+    ``town``, ``village`` and per circle ``<name>_dist`` (network distance to the
+    nearest serving facility in the circle's unit, NaN when unreachable),
+    ``<name>_facility`` (that facility's id), ``<name>_share`` (area share inside
+    the circle, 0..1), ``<name>_covered`` (elderly covered, = elderly * share);
+    per rings set ``<rings name>_band``; ``status`` / ``reason`` for cells the
+    network cannot reach.
+``gaps``
+    connected groups of unserved cells per circle: ``gap_id``, ``circle``, ``rank``
+    (1 = most elderly unserved), ``elderly_unserved``, ``cells``, ``area_km2``,
+    ``town``, ``village``, ``nearest_dist`` (closest distance of its cells), geometry.
+``units``
+    one row per unit (towns and villages) plus an ``(outside units)`` row per level when
+    elderly lie outside every unit: ``unit_id``, ``name``, ``level``, ``parent_id``,
+    ``urban_rural_code``, ``urban_rural``, ``elderly`` and per circle
+    ``<name>_covered``, ``<name>_rate``, ``<name>_meets_target``; geometry.
+``summary``
+    the dict written to ``summary.json``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+
+from .policy import Policy
+
+
+@dataclass
+class CoverageResult:
+    """Tables of one run (EPSG:4326) and the summary dict."""
+
+    facilities: gpd.GeoDataFrame
+    service_areas: gpd.GeoDataFrame
+    population: gpd.GeoDataFrame
+    gaps: gpd.GeoDataFrame
+    units: gpd.GeoDataFrame
+    summary: dict[str, Any]
+    policy: Policy
+    meta: dict[str, Any] = field(default_factory=dict)

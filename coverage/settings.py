@@ -1,0 +1,71 @@
+"""Defaults of eldercare-coverage: the one settings object.
+
+Every public function that depends on one of these values takes it as a keyword
+argument defaulting to ``None``, which means "use ``settings.<name>``". Change a
+default for a whole session by assigning to the attribute::
+
+    from coverage import settings
+    settings.max_snap_m = 300.0
+
+Nothing here reads the environment or the command line; importing the package
+changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Settings:
+    """Typed, documented defaults.
+
+    Attributes
+    ----------
+    walk_speed_m_s
+        Walking speed of an elderly person, metres per second (gait studies: people
+        over 65 walk 0.8-0.9 m/s). Converts walking circles given in minutes.
+    max_snap_m
+        Longest straight-line access leg, metres, from a facility or a population
+        cell to the street network. Points farther than this from every street are
+        reported as "off network" and cannot be reached; service-area polygons are
+        never wider than this on either side of a street.
+    gap_max_share
+        A population cell belongs to a gap area of a circle when less than this
+        share of its area lies inside the circle.
+    arc_segments
+        Straight segments used for a quarter circle when service-area polygons
+        need rounded corners (dead ends, bends).
+    progress
+        Show tqdm progress bars on long steps (the CLI turns them on).
+    walk_exclude_highway
+        OSM ``highway`` values that walking can never use.
+    """
+
+    walk_speed_m_s: float = 0.9
+    max_snap_m: float = 500.0
+    gap_max_share: float = 0.5
+    arc_segments: int = 4
+    progress: bool = False
+    walk_exclude_highway: frozenset[str] = field(
+        default_factory=lambda: frozenset(
+            {
+                "motorway",
+                "motorway_link",
+                "abandoned",
+                "bus_guideway",
+                "construction",
+                "planned",
+                "platform",
+                "proposed",
+                "raceway",
+                "razed",
+                "no",
+                "elevator",
+                "corridor",
+            }
+        )
+    )
+
+
+settings = Settings()
