@@ -223,7 +223,7 @@ class ServiceAreaBuilder:
     max_snap_m
         Cap of the access leg (half-width of the area on each side of a street).
     arc_segments
-        Straight segments per quarter circle in rounded corners.
+        Rounded corners get ``2 * arc_segments`` chords (whatever their angle).
     """
 
     def __init__(self, network: StreetNetwork, *, max_snap_m: float, arc_segments: int = 4):
@@ -514,7 +514,7 @@ def service_areas(
     max_snap_m
         Cap of the access leg.
     arc_segments
-        Segments per quarter circle of rounded corners.
+        Rounded corners get ``2 * arc_segments`` chords.
     progress
         Show a progress bar.
     builder

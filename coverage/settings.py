@@ -34,7 +34,7 @@ class Settings:
         A population cell belongs to a gap area of a circle when less than this
         share of its area lies inside the circle.
     arc_segments
-        Straight segments used for a quarter circle when service-area polygons
+        Half the number of chords of a half circle when service-area polygons
         need rounded corners (dead ends, bends).
     progress
         Show tqdm progress bars on long steps (the CLI turns them on).
