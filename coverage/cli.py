@@ -1,0 +1,111 @@
+"""Command line: ``eldercare-coverage demo|run``.
+
+The CLI only calls the public API (:func:`coverage.pipeline.run`,
+:func:`coverage.outputs.write_outputs`, :func:`coverage.demo.write_demo_inputs`).
+Errors of the package are printed as one readable line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from ._errors import CoverageError
+
+DEFAULT_OUT = "coverage-output"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="eldercare-coverage",
+        description="Walking service circles of elderly-care facilities on the street network: "
+        "who is covered, who is not, and where the gaps are.",
+    )
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
+        sp.add_argument("--circles", nargs="+", metavar="NAME",
+                        help="circles to compute (default: all of the policy)")
+        sp.add_argument("--policy", metavar="CSV", help="circles table (default: shipped one)")
+        sp.add_argument("--crs", default="EPSG:4326", help="CRS of the outputs (default EPSG:4326)")
+        sp.add_argument("--max-snap-m", type=float, help="longest access leg to a street, metres")
+        sp.add_argument("--walk-speed", type=float, help="elderly walking speed, m/s (default 0.9)")
+        sp.add_argument("--no-progress", action="store_true", help="hide progress bars")
+        sp.add_argument("--no-map", action="store_true", help="skip map.html")
+        sp.add_argument("-v", "--verbose", action="store_true", help="log details")
+
+    demo = sub.add_parser("demo", help="run the whole pipeline on the embedded demo county")
+    common(demo)
+    run = sub.add_parser("run", help="run on your own network, facilities and population")
+    run.add_argument("--network", required=True, help="OSM XML (.osm, .osm.bz2) or GraphML file")
+    run.add_argument("--facilities", required=True, help="CSV, XLSX, GeoJSON or GPKG")
+    run.add_argument("--facilities-crs", default="wgs84", choices=["wgs84", "gcj02", "bd09"],
+                     help="coordinate system of the facility table (default wgs84)")
+    run.add_argument("--population", required=True, help="GeoTIFF of elderly people or a grid")
+    run.add_argument("--boundaries", help="towns and villages (GeoJSON, GPKG, Shapefile)")
+    run.add_argument("--title", help="name of the study area")
+    common(run)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``eldercare-coverage`` command."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    from .outputs import write_outputs
+    from .pipeline import run
+    from .policy import read_policy
+
+    out = Path(args.out)
+    t0 = time.perf_counter()
+    try:
+        policy = read_policy(args.policy) if args.policy else None
+        if args.command == "demo":
+            from .demo import write_demo_inputs
+
+            inputs = write_demo_inputs(out / "inputs")
+            network, facilities, population, boundaries = (
+                inputs.network, inputs.facilities, inputs.population, inputs.boundaries)
+            fcrs, title = "wgs84", "示范县 Demo county (synthetic, near Wenling)"
+            print(f"demo inputs written to {out / 'inputs'}")
+        else:
+            network, facilities, population, boundaries = (
+                args.network, args.facilities, args.population, args.boundaries)
+            fcrs, title = args.facilities_crs, args.title
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = run(network, facilities, population, boundaries, policy=policy,
+                         circles=args.circles, facilities_crs=fcrs, out_crs=args.crs,
+                         max_snap_m=args.max_snap_m, walk_speed_m_s=args.walk_speed,
+                         progress=not args.no_progress, title=title)
+        for w in caught:
+            print(f"warning: {w.message}", file=sys.stderr)
+        paths = write_outputs(result, out, map_html=not args.no_map)
+    except CoverageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    s = result.summary
+    print(f"elderly people: {s['elderly_total']:,.0f}")
+    for c in s["circles"]:
+        print(f"  {c['name']:<12} {c['limit']:g} {c['unit']:<3}  covered {c['elderly_covered']:>10,.0f}"
+              f"  ({100 * c['coverage_rate']:.1f} %)  gap areas {c.get('gap_areas', 0)}")
+    f = s["facilities"]
+    print(f"facilities: {f['total']} in, {f['used']} used, {len(f['excluded'])} excluded")
+    for e in f["excluded"]:
+        print(f"  excluded row {e['source_row']} {e['facility_id']} {e['name']}: {e['reason']}")
+    print(f"outputs in {out}/: " + ", ".join(p.name for p in paths.values()))
+    print(f"done in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,125 @@
+"""Write a :class:`~coverage.result.CoverageResult` as the output contract of DESIGN.md.
+
+``DIR/summary.json``, ``DIR/coverage.gpkg`` (layers ``facilities``,
+``service_areas``, ``population``, ``gaps``, ``units``), ``DIR/units.csv``,
+``DIR/map.html`` and ``DIR/report.html``. Each file is written to a temporary name
+in ``DIR`` and renamed into place, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from .result import CoverageResult
+
+log = logging.getLogger(__name__)
+
+LAYERS = ("facilities", "service_areas", "population", "gaps", "units")
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if obj is pd.NA:
+        return None
+    return obj
+
+
+def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        tmp_path.unlink()
+        write(tmp_path)
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+    return path
+
+
+def _for_gpkg(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    out = gdf.copy()
+    for col in out.columns:
+        if col == out.geometry.name:
+            continue
+        s = out[col]
+        if s.dtype == object or isinstance(s.dtype, pd.StringDtype):
+            out[col] = s.map(lambda v: None if v is None or v is pd.NA or
+                             (isinstance(v, float) and math.isnan(v)) else
+                             (json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict)
+                              else str(v)))
+        elif s.dtype == bool or str(s.dtype) == "boolean":
+            out[col] = s.astype("Int8")
+    return out
+
+
+def write_summary(result: CoverageResult, path: str | Path) -> Path:
+    """Write ``summary.json`` (UTF-8, indented, NaN as null)."""
+    text = json.dumps(_jsonable(result.summary), ensure_ascii=False, indent=2)
+    return _atomic(Path(path), lambda p: p.write_text(text + "\n", encoding="utf-8"))
+
+
+def write_geopackage(result: CoverageResult, path: str | Path) -> Path:
+    """Write the five layers into one GeoPackage."""
+    path = Path(path)
+
+    def write(p: Path) -> None:
+        for layer in LAYERS:
+            gdf = _for_gpkg(getattr(result, layer))
+            gdf.to_file(p, layer=layer, driver="GPKG", engine="pyogrio")
+
+    return _atomic(path, write)
+
+
+def write_units_csv(result: CoverageResult, path: str | Path) -> Path:
+    """Write the per-unit table (no geometry) as UTF-8 CSV with a BOM (opens in Excel)."""
+    units = pd.DataFrame(result.units.drop(columns=result.units.geometry.name))
+    return _atomic(Path(path), lambda p: units.to_csv(p, index=False, encoding="utf-8-sig"))
+
+
+def write_outputs(
+    result: CoverageResult, out_dir: str | Path, *, map_html: bool = True, report: bool = True
+) -> dict[str, Path]:
+    """Write every output file of the contract into ``out_dir`` (created if needed).
+
+    Returns
+    -------
+    dict
+        Paths by output name.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "summary": write_summary(result, out / "summary.json"),
+        "geopackage": write_geopackage(result, out / "coverage.gpkg"),
+        "units": write_units_csv(result, out / "units.csv"),
+    }
+    if map_html:
+        from .maps import write_map
+
+        paths["map"] = _atomic(out / "map.html", lambda p: write_map(result, p) and None)
+    if report:
+        from .report import write_report
+
+        paths["report"] = _atomic(out / "report.html", lambda p: write_report(result, p) and None)
+    log.info("outputs written to %s", out)
+    return paths
