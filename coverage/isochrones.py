@@ -36,8 +36,11 @@ point-wise rule; tests measure the agreement on sampled points.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -53,6 +56,7 @@ from .snapping import NetworkLocations
 log = logging.getLogger(__name__)
 
 _EPS = 1e-9  # metres: offsets closer than this are the same point
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -233,7 +237,6 @@ class ServiceAreaBuilder:
         self._node_tree = cKDTree(network.node_xy)
         self._prepare_vertices()
         self._prepare_incidence()
-        self._dist = np.full(network.n_nodes, np.inf)
 
     # -- one-off preparation ------------------------------------------------------------
     def _prepare_vertices(self) -> None:
@@ -333,22 +336,26 @@ class ServiceAreaBuilder:
         """Service-area polygons of one facility for each of ``limits`` (metres)."""
         limits = [float(x) for x in limits]
         nodes, dist = self.reach(location, max(limits))
-        self._dist[nodes] = dist
-        try:
-            return [self._polygon(location, nodes, lim) for lim in limits]
-        finally:
-            self._dist[nodes] = np.inf
+        return [self._polygon(location, nodes, dist, lim) for lim in limits]
 
-    def _polygon(self, loc: NetworkLocations, nodes: np.ndarray, limit: float) -> shapely.Geometry:
-        net, cap, D = self.network, self.max_snap_m, self._dist
+    def _polygon(
+        self, loc: NetworkLocations, nodes: np.ndarray, dist: np.ndarray, limit: float
+    ) -> shapely.Geometry:
+        net, cap = self.network, self.max_snap_m
+
+        def D(node: np.ndarray) -> np.ndarray:  # cost of nodes; inf outside the reach
+            i = np.clip(np.searchsorted(nodes, node), 0, max(len(nodes) - 1, 0))
+            hit = (nodes[i] == node) if len(nodes) else np.zeros(len(node), dtype=bool)
+            return np.where(hit, dist[i] if len(nodes) else np.inf, np.inf)
+
         e_f = int(loc.edge[0])
         if e_f < 0 or loc.snap_m[0] > min(cap, limit):
             return shapely.Polygon()
         s_f, h_f = float(loc.offset_m[0]), float(loc.snap_m[0])
-        reached = nodes[D[nodes] <= limit]
+        reached = nodes[dist <= limit]
         parts = [self._inc_edges[self._inc_indptr[n]:self._inc_indptr[n + 1]] for n in reached]
         edges = np.unique(np.concatenate([[e_f], *parts])).astype(np.int64)
-        Du, Dv = D[net.edge_u[edges]], D[net.edge_v[edges]]
+        Du, Dv = D(net.edge_u[edges]), D(net.edge_v[edges])
         L = net.edge_length_m[edges]
         is_src = edges == e_f
 
@@ -414,7 +421,7 @@ class ServiceAreaBuilder:
         vi, vr = at_vertex[hit], r[hit]
         c_start, c_width = self.vertex_cone[0][vi], self.vertex_cone[1][vi]
         sectors = [self._sectors(self.coords[vi], vr, c_start, c_width)]
-        node_r = np.clip(limit - D[reached], 0.0, cap)
+        node_r = np.clip(limit - dist[dist <= limit], 0.0, cap)
         sectors.append(self._sectors(net.node_xy[reached], node_r, self.node_cone[0][reached],
                                      self.node_cone[1][reached]))
         geoms = np.concatenate([traps, *sectors])
@@ -500,6 +507,7 @@ def service_areas(
     arc_segments: int = 4,
     progress: bool = False,
     builder: ServiceAreaBuilder | None = None,
+    n_jobs: int | None = None,
 ) -> list[list[shapely.Geometry]]:
     """Service-area polygons of every facility for every limit.
 
@@ -519,6 +527,8 @@ def service_areas(
         Show a progress bar.
     builder
         A :class:`ServiceAreaBuilder` to reuse for this network.
+    n_jobs
+        Threads (None: every core).
 
     Returns
     -------
@@ -527,8 +537,32 @@ def service_areas(
     """
     builder = builder or ServiceAreaBuilder(network, max_snap_m=max_snap_m,
                                             arc_segments=arc_segments)
-    out: list[list[shapely.Geometry]] = []
-    it: Iterable[int] = range(len(locations))
-    for i in tqdm(it, desc="service areas", unit="facility", disable=not progress):
-        out.append(builder.polygons(locations.take(np.array([i])), limits))
-    return out
+    jobs = [(locations.take(np.array([i])), list(limits)) for i in range(len(locations))]
+    return run_threaded(builder.polygons, jobs, n_jobs=n_jobs, progress=progress,
+                        desc="service areas")
+
+
+def run_threaded(
+    func: Callable[..., T], jobs: Sequence[tuple[Any, ...]], *, n_jobs: int | None,
+    progress: bool, desc: str,
+) -> list[T]:
+    """``[func(*job) for job in jobs]`` on a thread pool, results in order.
+
+    Shapely releases the GIL inside GEOS, so polygon work scales with cores.
+    """
+    workers = n_jobs or os.cpu_count() or 1
+    bar = tqdm(total=len(jobs), desc=desc, unit="facility", disable=not progress)
+    try:
+        if workers <= 1 or len(jobs) <= 1:
+            out = []
+            for job in jobs:
+                out.append(func(*job))
+                bar.update()
+            return out
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(func, *job) for job in jobs]
+            for _ in as_completed(futures):
+                bar.update()
+            return [f.result() for f in futures]
+    finally:
+        bar.close()

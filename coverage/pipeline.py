@@ -24,11 +24,15 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from tqdm.auto import tqdm
 
 from . import __version__
 from .analysis import connected_groups, covered_share, elderly_in_regions
-from .isochrones import ServiceAreaBuilder, distances_to_locations, nearest_source_reach
+from .isochrones import (
+    ServiceAreaBuilder,
+    distances_to_locations,
+    nearest_source_reach,
+    run_threaded,
+)
 from .network import StreetNetwork, load_network
 from .policy import Circle, Policy, default_policy
 from .result import CoverageResult
@@ -227,10 +231,13 @@ def run(
         for i in ring_serving[r.name]:
             limits_of.setdefault(int(i), set()).update(float(b) for b in r.breaks)
     builder = ServiceAreaBuilder(net, max_snap_m=max_snap_m, arc_segments=_settings.arc_segments)
+    order = sorted(limits_of)
+    jobs = [(fac_loc.take(np.array([i])), sorted(limits_of[i])) for i in order]
+    built = run_threaded(builder.polygons, jobs, n_jobs=_settings.n_jobs, progress=progress,
+                         desc="service areas")
     polys: dict[tuple[int, float], shapely.Geometry] = {}
-    for i in tqdm(sorted(limits_of), desc="service areas", unit="facility", disable=not progress):
-        lims = sorted(limits_of[i])
-        for lim, g in zip(lims, builder.polygons(fac_loc.take(np.array([i])), lims), strict=True):
+    for i, (_, lims), geoms in zip(order, jobs, built, strict=True):
+        for lim, g in zip(lims, geoms, strict=True):
             polys[(i, lim)] = g
     timing["service_areas"] = time.perf_counter() - t
 

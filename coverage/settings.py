@@ -38,6 +38,9 @@ class Settings:
         need rounded corners (dead ends, bends).
     progress
         Show tqdm progress bars on long steps (the CLI turns them on).
+    n_jobs
+        Threads for per-facility work (service areas); None means every core.
+        GEOS releases the GIL, so threads run in parallel.
     walk_exclude_highway
         OSM ``highway`` values that walking can never use.
     """
@@ -47,6 +50,7 @@ class Settings:
     gap_max_share: float = 0.5
     arc_segments: int = 4
     progress: bool = False
+    n_jobs: int | None = None
     walk_exclude_highway: frozenset[str] = field(
         default_factory=lambda: frozenset(
             {

@@ -1,0 +1,172 @@
+"""The main job end to end on the committed demo county, checked against independent
+computations: networkx distances, the point-wise rule on sampled points, the raster's own
+total, the input CSV, and the shared output-contract checker."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+import rasterio
+import shapely
+
+from coverage.cli import main
+from coverage.isochrones import nearest_distances
+from coverage.network import load_network
+from coverage.snapping import snap_points
+
+from ._reference import reference_distances
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
+NETWORK = DATA / "network" / "demo_county.osm"
+FACILITIES = DATA / "facilities" / "demo_facilities.csv"
+POPULATION = DATA / "population" / "demo_elderly_60plus.tif"
+BOUNDARIES = DATA / "boundaries" / "demo_units.geojson"
+CHECKER = ROOT.parent / "shared" / "tools" / "check_outputs.py"
+CARE = ["county_center", "town_center", "community_center", "nursing_home"]
+
+
+@pytest.fixture(scope="module")
+def demo_out(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    assert main(["demo", "--out", str(out), "--no-progress"]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def network():
+    return load_network(NETWORK)
+
+
+@pytest.fixture(scope="module")
+def layers(demo_out):
+    gpkg = demo_out / "coverage.gpkg"
+    return {name: gpd.read_file(gpkg, layer=name) for name, _ in pyogrio.list_layers(gpkg)}
+
+
+def test_demo_inputs_are_the_committed_files(demo_out):
+    for sub in ("network/demo_county.osm", "facilities/demo_facilities.csv",
+                "boundaries/demo_units.geojson"):
+        assert (demo_out / "inputs" / sub).read_bytes() == (DATA / sub).read_bytes(), sub
+
+
+def test_output_contract_holds(demo_out):
+    if not CHECKER.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHECKER} is missing in CI")
+        pytest.skip(f"{CHECKER} not found (shared/ is not beside the checkout)")
+    circles = ["walk_1500m", "walk_15min", "walk_20min", "home_500m"]
+    proc = subprocess.run([sys.executable, str(CHECKER), str(demo_out), *circles],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "contract ok" in proc.stdout
+
+
+def test_elderly_totals_are_conserved(demo_out, layers):
+    with rasterio.open(POPULATION) as src:
+        band = src.read(1, masked=True)
+        raster_total = float(band.sum())
+    summary = json.loads((demo_out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["elderly_total"] == pytest.approx(raster_total, rel=1e-4)
+    assert layers["population"]["elderly"].sum() == pytest.approx(raster_total, rel=1e-4)
+    units = pd.read_csv(demo_out / "units.csv", dtype={"unit_id": str})
+    for level, rows in units.groupby("level"):
+        assert rows["elderly"].sum() == pytest.approx(raster_total, rel=1e-4), level
+    for c in summary["circles"]:
+        covered = layers["population"][f"{c['name']}_covered"].sum()
+        assert covered == pytest.approx(c["elderly_covered"], rel=1e-6)
+        for level, rows in units.groupby("level"):
+            assert rows[f"{c['name']}_covered"].sum() == pytest.approx(covered, rel=1e-4), level
+        assert 0 < c["coverage_rate"] < 1
+        # area-weighted and centroid coverage tell the same story
+        assert abs(c["coverage_rate"] - c["coverage_rate_centroid"]) < 0.05
+
+
+def test_every_facility_is_accounted_for(demo_out, layers):
+    table = pd.read_csv(FACILITIES, dtype={"id": str})
+    fac = layers["facilities"]
+    assert sorted(fac["facility_id"]) == sorted(table["id"])
+    assert set(fac["status"]) <= {"used", "excluded"}
+    excluded = fac[fac["status"] == "excluded"]
+    assert (excluded["reason"].str.len() > 10).all()
+    summary = json.loads((demo_out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["facilities"]["total"] == len(table)
+    assert summary["facilities"]["used"] + len(summary["facilities"]["excluded"]) == len(table)
+    planned = table[table["lon"].isna()]
+    assert len(planned) >= 1
+    assert set(planned["id"]) <= set(excluded["facility_id"])
+    # one service area per used care facility and circle
+    sa = layers["service_areas"]
+    used_care = fac[(fac["status"] == "used") & fac["type"].isin(CARE)]
+    for circle in ("walk_1500m", "walk_15min", "walk_20min", "home_500m"):
+        assert sorted(sa[sa["circle"] == circle]["facility_id"]) == sorted(used_care["facility_id"])
+
+
+def _care_locations(network, layers):
+    fac = layers["facilities"]
+    used = fac[(fac["status"] == "used") & fac["type"].isin(CARE)].to_crs(network.crs)
+    return shapely.get_coordinates(used.geometry.to_numpy())
+
+
+def test_cell_distances_match_networkx(network, layers):
+    pop = layers["population"].to_crs(network.crs)
+    rng = np.random.default_rng(2020)
+    pick = rng.choice(len(pop), 400, replace=False)
+    cells = shapely.get_coordinates(shapely.centroid(pop.geometry.to_numpy()[pick]))
+    want = reference_distances(network, _care_locations(network, layers), cells,
+                               max_snap_m=500.0)
+    got = pop["walk_1500m_dist"].to_numpy()[pick]
+    finite = np.isfinite(want)
+    assert finite.sum() > 300
+    assert np.array_equal(np.isnan(got), ~finite)
+    assert np.max(np.abs(got[finite] - want[finite])) < 1.0
+    # minutes at 0.9 m/s are the same distances
+    minutes = pop["walk_15min_dist"].to_numpy()[pick]
+    assert np.allclose(minutes[finite] * 60 * 0.9, got[finite], atol=1e-6)
+
+
+def test_polygons_agree_with_pointwise_distance(network, layers):
+    sa = layers["service_areas"]
+    area = shapely.union_all(sa[sa["circle"] == "walk_1500m"].to_crs(network.crs).geometry)
+    towns = layers["units"]
+    county = shapely.union_all(towns[towns["level"] == "town"].to_crs(network.crs).geometry)
+    rng = np.random.default_rng(7)
+    x0, y0, x1, y1 = county.bounds
+    pts = rng.uniform((x0, y0), (x1, y1), (6000, 2))
+    pts = pts[shapely.contains_xy(county, pts[:, 0], pts[:, 1])][:3000]
+    assert len(pts) >= 2000
+    src = snap_points(network, _care_locations(network, layers), max_snap_m=500.0)
+    d, _ = nearest_distances(network, src, snap_points(network, pts, max_snap_m=500.0))
+    pointwise = d <= 1500.0
+    inside = shapely.contains_xy(area, pts[:, 0], pts[:, 1])
+    agreement = float(np.mean(pointwise == inside))
+    assert 0.1 < pointwise.mean() < 0.9
+    assert agreement >= 0.99, agreement
+
+
+def test_gaps_are_ranked_unserved_groups(layers):
+    gaps = layers["gaps"]
+    g = gaps[gaps["circle"] == "walk_1500m"].sort_values("rank")
+    assert len(g) >= 2
+    assert (np.diff(g["elderly_unserved"].to_numpy()) <= 1e-9).all()
+    pop = layers["population"]
+    served = pop[pop["walk_1500m_share"] >= 0.5]
+    # no served cell centre lies inside a gap area
+    cent = shapely.centroid(served.geometry.to_numpy())
+    assert not shapely.contains(shapely.union_all(g.geometry.to_numpy()), cent).any()
+
+
+def test_map_has_the_layers(demo_out):
+    html = (demo_out / "map.html").read_text(encoding="utf-8")
+    assert "leaflet" in html.lower()
+    for text in ("walk_1500m", "照料中心"):
+        assert text in html
