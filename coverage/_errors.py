@@ -31,3 +31,7 @@ class PolicyError(CoverageError, ValueError):
 
 class NetworkError(CoverageError, ValueError):
     """A street network is empty, unusable for the mode, or cannot be loaded."""
+
+
+class UnknownCrsError(CoverageError, ValueError):
+    """A coordinate-system name is not one this package knows (e.g. wgs84, gcj02, bd09)."""
