@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
 
 from . import __version__
@@ -42,6 +44,10 @@ from .snapping import snap_points
 log = logging.getLogger(__name__)
 
 OUTSIDE_UNITS = "(outside units)"
+
+
+class CoordinateSystemWarning(UserWarning):
+    """Facilities look offset from the streets by a Chinese datum shift."""
 
 
 def _load_inputs(
@@ -150,6 +156,7 @@ def run(
         fac_xy[has_geom] = shapely.get_coordinates(proj.geometry.to_numpy())
     fac_loc = snap_points(net, fac_xy, max_snap_m=max_snap_m)
     fac["snap_m"] = fac_loc.snap_m
+    _check_coordinate_system(fac, net)
     far = (fac["status"] == "ok").to_numpy() & ~fac_loc.on_network
     for i in np.flatnonzero(far):
         fac.iloc[i, fac.columns.get_loc("status")] = "excluded"
@@ -374,6 +381,25 @@ def run(
     )
     summary["inputs"] = result.meta["inputs"]
     return result
+
+
+def _check_coordinate_system(fac: gpd.GeoDataFrame, net: StreetNetwork) -> None:
+    """Warn when the facilities fit the streets far better read in another datum."""
+    from .facilities import format_crs_suggestion, suggest_coordinate_system
+
+    if "crs" not in fac.attrs:
+        return  # not from read_facilities: nothing is known of the file's datum
+    to_net = pyproj.Transformer.from_crs("EPSG:4326", net.crs, always_xy=True)
+
+    def nearest_street_m(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        x, y = to_net.transform(lon, lat)
+        return snap_points(net, np.column_stack([x, y]), max_snap_m=np.inf).snap_m
+
+    suggestion, medians = suggest_coordinate_system(fac, nearest_street_m)
+    if suggestion:
+        msg = format_crs_suggestion(suggestion, medians, given=fac.attrs["crs"])
+        log.warning(msg)
+        warnings.warn(msg, CoordinateSystemWarning, stacklevel=3)
 
 
 def _unit_statistics(
