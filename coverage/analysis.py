@@ -14,22 +14,66 @@ import pandas as pd
 import shapely
 from scipy import ndimage, sparse
 
-_TILE_M = 1000.0  # metres: regions are diced into tiles this size before overlay
+_MAX_VERTICES = 256  # pieces of diced regions have at most about this many vertices
 
 
-def _dice(region: shapely.Geometry, tile_m: float = _TILE_M) -> np.ndarray:
-    """Cut a large polygon into pieces along a square grid (keeps overlays local)."""
-    if region.is_empty:
-        return np.empty(0, dtype=object)
-    x0, y0, x1, y1 = region.bounds
-    xs = np.arange(np.floor(x0 / tile_m), np.ceil(x1 / tile_m) + 1) * tile_m
-    ys = np.arange(np.floor(y0 / tile_m), np.ceil(y1 / tile_m) + 1) * tile_m
-    gx, gy = np.meshgrid(xs[:-1], ys[:-1])
-    tiles = shapely.box(gx.ravel(), gy.ravel(), gx.ravel() + tile_m, gy.ravel() + tile_m)
-    tiles = tiles[shapely.intersects(region, tiles)]
-    pieces = shapely.intersection(region, tiles)
-    pieces = pieces[~shapely.is_empty(pieces) & (shapely.area(pieces) > 0)]
-    return pieces
+def dice(polygons: np.ndarray, max_vertices: int = _MAX_VERTICES
+         ) -> tuple[np.ndarray, np.ndarray]:
+    """Cut polygons into small pieces by recursive quartering of their bounding boxes.
+
+    Overlaying a cell on a polygon with thousands of vertices costs thousands of
+    operations; on a piece of at most ``max_vertices`` vertices it is cheap, and the
+    quartering itself costs about ``n log n`` for a polygon of ``n`` vertices.
+
+    Returns
+    -------
+    pieces, owner
+        The (valid, non-empty) pieces and the index of the polygon each came from.
+    """
+    polygons = np.asarray(polygons, dtype=object)
+    keep = ~(shapely.is_missing(polygons) | shapely.is_empty(polygons))
+    todo, owner = polygons[keep], np.flatnonzero(keep)
+    out_p: list[np.ndarray] = []
+    out_o: list[np.ndarray] = []
+    while len(todo):
+        small = shapely.get_num_coordinates(todo) <= max_vertices
+        out_p.append(todo[small])
+        out_o.append(owner[small])
+        big, big_owner = todo[~small], owner[~small]
+        if not len(big):
+            break
+        x0, y0, x1, y1 = shapely.bounds(big).T
+        mx, my = (x0 + x1) / 2, (y0 + y1) / 2
+        quads = [shapely.box(x0, y0, mx, my), shapely.box(mx, y0, x1, my),
+                 shapely.box(x0, my, mx, y1), shapely.box(mx, my, x1, y1)]
+        parts = np.concatenate([shapely.intersection(big, q) for q in quads])
+        part_owner = np.tile(big_owner, 4)
+        ok = ~shapely.is_empty(parts) & (shapely.area(parts) > 0)
+        todo, owner = parts[ok], part_owner[ok]
+    if not out_p:
+        return np.empty(0, dtype=object), np.empty(0, dtype=np.int64)
+    return np.concatenate(out_p), np.concatenate(out_o)
+
+
+def _overlay(cells: np.ndarray, polygons: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(cell, polygon, area of their intersection) for every intersecting pair."""
+    cells = np.asarray(cells, dtype=object)
+    pieces, owner = dice(polygons)
+    if len(pieces) == 0 or len(cells) == 0:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, np.empty(0)
+    tree = shapely.STRtree(pieces)
+    ci, pi = tree.query(cells, predicate="intersects")
+    shapely.prepare(pieces)
+    inside = shapely.contains_properly(pieces[pi], cells[ci])
+    area = shapely.area(cells)
+    inter = np.where(inside, area[ci], 0.0)
+    part = ~inside
+    inter[part] = shapely.area(shapely.intersection(cells[ci[part]], pieces[pi[part]]))
+    # pieces of one polygon do not overlap: sum them per (cell, polygon)
+    key = pd.DataFrame({"cell": ci, "polygon": owner[pi], "area": inter})
+    key = key.groupby(["cell", "polygon"], sort=False, as_index=False)["area"].sum()
+    return key["cell"].to_numpy(), key["polygon"].to_numpy(), key["area"].to_numpy()
 
 
 def covered_share(cells: np.ndarray, region: shapely.Geometry) -> np.ndarray:
@@ -56,28 +100,16 @@ def covered_share(cells: np.ndarray, region: shapely.Geometry) -> np.ndarray:
     """
     cells = np.asarray(cells, dtype=object)
     share = np.zeros(len(cells))
-    pieces = _dice(region)
-    if len(pieces) == 0 or len(cells) == 0:
-        return share
-    tree = shapely.STRtree(pieces)
-    ci, pi = tree.query(cells, predicate="intersects")
-    if len(ci) == 0:
-        return share
-    shapely.prepare(pieces)
-    inside = shapely.contains_properly(pieces[pi], cells[ci])
-    area = shapely.area(cells)
-    inter = np.zeros(len(ci))
-    inter[inside] = area[ci[inside]]
-    part = ~inside
-    inter[part] = shapely.area(shapely.intersection(cells[ci[part]], pieces[pi[part]]))
+    ci, _, inter = _overlay(cells, np.array([region], dtype=object))
     np.add.at(share, ci, inter)
+    area = shapely.area(cells)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(area > 0, share / area, 0.0)
     return np.clip(share, 0.0, 1.0)
 
 
 def area_weights(cells: np.ndarray, polygons: np.ndarray) -> pd.DataFrame:
-    """Area shares of cells falling in each of several (non-overlapping) polygons.
+    """Area shares of cells falling in each of several polygons.
 
     Returns
     -------
@@ -85,15 +117,8 @@ def area_weights(cells: np.ndarray, polygons: np.ndarray) -> pd.DataFrame:
         Columns ``cell``, ``polygon``, ``weight`` (share of the cell's area).
     """
     cells = np.asarray(cells, dtype=object)
-    polygons = np.asarray(polygons, dtype=object)
-    tree = shapely.STRtree(polygons)
-    ci, pi = tree.query(cells, predicate="intersects")
-    shapely.prepare(polygons)
-    inside = shapely.contains_properly(polygons[pi], cells[ci])
+    ci, pi, inter = _overlay(cells, np.asarray(polygons, dtype=object))
     area = shapely.area(cells)
-    inter = np.where(inside, area[ci], 0.0)
-    part = ~inside
-    inter[part] = shapely.area(shapely.intersection(cells[ci[part]], polygons[pi[part]]))
     w = pd.DataFrame({"cell": ci, "polygon": pi, "weight": inter / np.maximum(area[ci], 1e-12)})
     return w[w["weight"] > 0].reset_index(drop=True)
 

@@ -56,6 +56,21 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _print_excluded(excluded: list[dict], *, max_ids: int = 6) -> None:
+    """Print excluded facilities grouped by reason (long lists of one reason abridged)."""
+    by_reason: dict[str, list[dict]] = {}
+    for e in excluded:
+        by_reason.setdefault(e["reason"], []).append(e)
+    for reason, rows in by_reason.items():
+        if len(rows) == 1:
+            e = rows[0]
+            print(f"  excluded row {e['source_row']} {e['facility_id']} {e['name']}: {reason}")
+            continue
+        ids = ", ".join(str(e["facility_id"]) for e in rows[:max_ids])
+        more = f" and {len(rows) - max_ids} more" if len(rows) > max_ids else ""
+        print(f"  excluded {len(rows)} ({ids}{more}): {reason}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``eldercare-coverage`` command."""
     args = _parser().parse_args(argv)
@@ -100,8 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"  ({100 * c['coverage_rate']:.1f} %)  gap areas {c.get('gap_areas', 0)}")
     f = s["facilities"]
     print(f"facilities: {f['total']} in, {f['used']} used, {len(f['excluded'])} excluded")
-    for e in f["excluded"]:
-        print(f"  excluded row {e['source_row']} {e['facility_id']} {e['name']}: {e['reason']}")
+    _print_excluded(f["excluded"])
     print(f"outputs in {out}/: " + ", ".join(p.name for p in paths.values()))
     print(f"done in {time.perf_counter() - t0:.1f} s")
     return 0

@@ -188,7 +188,7 @@ class DemoSpec:
             n_subdistricts=5,
             n_core_communities=n(60),
             n_towns=n(11),
-            town_size_m=2500.0,
+            town_size_m=max(1200.0, 2500.0 * min(1.0, s)),
             town_distance_m=(6500.0 * s, 17000.0 * s),
             n_town_communities=4,
             n_townships=0,
@@ -979,7 +979,7 @@ def build_demo_county(spec: DemoSpec | None = None, *, seed: int = DEFAULT_SEED)
     L = np.hypot(*(P[e[:, 0]] - P[e[:, 1]]).T)
     lines = shapely.linestrings(np.stack([P[e[:, 0]], P[e[:, 1]]], axis=1))
     bad = np.zeros(len(e), dtype=bool)
-    for gi, hull in enumerate(grid_hulls):
+    for hull in grid_hulls:
         inter = shapely.length(shapely.intersection(lines, hull.buffer(-30)))
         bad |= inter > 60
     bad |= shapely.intersects(lines, county.exterior)
@@ -994,12 +994,12 @@ def build_demo_county(spec: DemoSpec | None = None, *, seed: int = DEFAULT_SEED)
     ref_no = 200
     for (i, j), length in zip(e[keep], L[keep], strict=True):
         ends = []
-        for s, o in ((int(i), int(j)), (int(j), int(i))):
-            if owner_a[s] >= 0:
-                vn = vnodes[owner_a[s]]
+        for src, o in ((int(i), int(j)), (int(j), int(i))):
+            if owner_a[src] >= 0:
+                vn = vnodes[owner_a[src]]
                 ends.append(int(vn[np.argmin(np.hypot(*(coords[vn] - P[o]).T))]))
             else:
-                ends.append(gate_nodes[s])
+                ends.append(gate_nodes[src])
         if ends[0] == ends[1]:
             continue
         interior = _winding(coords[ends[0]], coords[ends[1]], spec.rural_node_spacing_m, rng)
@@ -1050,11 +1050,11 @@ def build_demo_county(spec: DemoSpec | None = None, *, seed: int = DEFAULT_SEED)
     seg_lines = shapely.linestrings(np.stack([mw[:-1], mw[1:]], axis=1))
     cross = np.flatnonzero(shapely.intersects(river_line, seg_lines))
     start = 0
-    for s in cross.tolist():
-        if s > start:
-            b.way(mw_nodes[start:s + 1], mtags, "motorway")
-        b.way(mw_nodes[s:s + 2], {**mtags, "bridge": "yes", "layer": "1"}, "motorway")
-        start = s + 1
+    for k in cross.tolist():
+        if k > start:
+            b.way(mw_nodes[start:k + 1], mtags, "motorway")
+        b.way(mw_nodes[k:k + 2], {**mtags, "bridge": "yes", "layer": "1"}, "motorway")
+        start = k + 1
     b.way(mw_nodes[start:], mtags, "motorway")
     coords = b.coords()
     road_nodes = np.unique(np.concatenate(
@@ -1494,8 +1494,8 @@ def _facilities(spec: DemoSpec, rng: np.random.Generator, b: _Builder, coords: n
     T = np.array([r["xy"] for r in rows])
     near = tree.query_nearest(shapely.points(T), return_distance=False, all_matches=False)[1]
     pa, pc = A[near], C[near]
-    t = rng.uniform(0.3, 0.7, len(T))[:, None]
-    base = pa + t * (pc - pa)
+    frac = rng.uniform(0.3, 0.7, len(T))[:, None]
+    base = pa + frac * (pc - pa)
     v = pc - pa
     nrm = np.column_stack([-v[:, 1], v[:, 0]]) / np.maximum(np.hypot(*v.T), 1e-9)[:, None]
     side = np.sign(np.einsum("ij,ij->i", T - base, nrm))

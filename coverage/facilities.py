@@ -649,7 +649,6 @@ def _report(path: Path, table: gpd.GeoDataFrame, *, strict: bool) -> None:
     if len(lines) > _WARN_MAX_ROWS:
         shown.append(f"  ... and {len(lines) - _WARN_MAX_ROWS} more (see the 'reason' column)")
     message = f"{head} excluded:\n" + "\n".join(shown)
-    log.warning("%s", message)
     warnings.warn(message, FacilityRowWarning, stacklevel=3)
 
 

@@ -42,7 +42,7 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
+def _atomic(path: Path, write: Callable[[Path], object]) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
@@ -116,10 +116,10 @@ def write_outputs(
     if map_html:
         from .maps import write_map
 
-        paths["map"] = _atomic(out / "map.html", lambda p: write_map(result, p) and None)
+        paths["map"] = _atomic(out / "map.html", lambda p: write_map(result, p))
     if report:
         from .report import write_report
 
-        paths["report"] = _atomic(out / "report.html", lambda p: write_report(result, p) and None)
+        paths["report"] = _atomic(out / "report.html", lambda p: write_report(result, p))
     log.info("outputs written to %s", out)
     return paths

@@ -28,11 +28,13 @@ import pyproj
 import shapely
 
 from . import __version__
+from .access import capacity_indicators
 from .analysis import connected_groups, covered_share, elderly_in_regions
 from .isochrones import (
     ServiceAreaBuilder,
     distances_to_locations,
     nearest_source_reach,
+    polygonal,
     run_threaded,
 )
 from .network import StreetNetwork, load_network
@@ -243,24 +245,47 @@ def run(
     built = run_threaded(builder.polygons, jobs, n_jobs=_settings.n_jobs, progress=progress,
                          desc="service areas")
     polys: dict[tuple[int, float], shapely.Geometry] = {}
-    for i, (_, lims), geoms in zip(order, jobs, built, strict=True):
+    for fi, (_, lims), geoms in zip(order, jobs, built, strict=True):
         for lim, g in zip(lims, geoms, strict=True):
-            polys[(i, lim)] = g
+            polys[(fi, lim)] = g
     timing["service_areas"] = time.perf_counter() - t
 
     # --- coverage per circle (area-weighted overlay) ---------------------------------
     t = time.perf_counter()
+    # one overlay per distinct (facility set, limit): circles and rings share them
+    overlay_jobs: dict[tuple[tuple[int, ...], float], tuple[tuple[int, ...], float]] = {}
+    for c in policy.circles:
+        key = (tuple(int(i) for i in serving[c.name]), c.limit_cost(walk_speed_m_s=speed))
+        overlay_jobs[key] = key
+    for r in policy.rings:
+        for b in r.breaks:
+            key = (tuple(int(i) for i in ring_serving[r.name]), float(b))
+            overlay_jobs[key] = key
+    wanted_reach = {(tuple(int(i) for i in serving[c.name]), c.limit_cost(walk_speed_m_s=speed))
+                    for c in policy.circles}
+
+    def overlay(key: tuple[tuple[int, ...], float]) -> tuple[np.ndarray, np.ndarray | None]:
+        idx, lim = key
+        geoms = np.array([polys[(i, lim)] for i in idx], dtype=object)
+        region = shapely.union_all(geoms) if len(geoms) else shapely.Polygon()
+        share = covered_share(cell_geom, region)
+        reached = elderly_in_regions(cell_geom, elderly, geoms) if key in wanted_reach else None
+        return share, reached
+
+    keys = list(overlay_jobs)
+    done = run_threaded(overlay, [(k,) for k in keys], n_jobs=_settings.n_jobs, progress=progress,
+                        desc="overlay", unit="limit")
+    overlays = dict(zip(keys, done, strict=True))
     sa_rows: list[dict[str, Any]] = []
     circle_rows: list[dict[str, Any]] = []
     for c in policy.circles:
         lim = c.limit_cost(walk_speed_m_s=speed)
         idx = serving[c.name]
         geoms = [polys[(int(i), lim)] for i in idx]
-        region = shapely.union_all(geoms) if geoms else shapely.Polygon()
-        share = covered_share(cell_geom, region)
+        share, reached_or_none = overlays[(tuple(int(i) for i in idx), lim)]
+        reached = reached_or_none if reached_or_none is not None else np.full(len(idx), np.nan)
         cells[f"{c.name}_share"] = share
         cells[f"{c.name}_covered"] = elderly * share
-        reached = elderly_in_regions(cell_geom, elderly, np.asarray(geoms, dtype=object))
         for k, i in enumerate(idx):
             sa_rows.append({"facility_id": fac["facility_id"].iat[i], "type": fac["type"].iat[i],
                             "circle": c.name, "limit": float(c.limit), "unit": c.unit,
@@ -287,12 +312,11 @@ def run(
         bands = []
         for b, label in zip(r.breaks, r.band_labels(), strict=False):
             geoms = [polys[(int(i), float(b))] for i in idx]
-            region = shapely.union_all(geoms) if geoms else shapely.Polygon()
-            cov = elderly * covered_share(cell_geom, region)
+            cov = elderly * overlays[(tuple(int(i) for i in idx), float(b))][0]
             bands.append({"band": label, "elderly": float((cov - prev_cov).sum()),
                           "share": float((cov - prev_cov).sum() / elderly_in) if elderly_in else 0})
             for k, i in enumerate(idx):
-                ring = shapely.difference(geoms[k], prev_geoms[k])
+                ring = polygonal(shapely.difference(geoms[k], prev_geoms[k]))
                 sa_rows.append({"facility_id": fac["facility_id"].iat[i],
                                 "type": fac["type"].iat[i], "circle": f"{r.name}:{label}",
                                 "limit": float(b), "unit": r.unit, "elderly_reached": np.nan,
@@ -347,6 +371,7 @@ def run(
             "by_type": {str(k): int(v) for k, v in
                         fac_out[fac_out["status"] == "used"]["type"].value_counts().items()},
         },
+        "capacity": capacity_indicators(fac_out, elderly_in, policy),
         "population": {
             "cells": len(cells),
             "elderly_by_status": {str(k): float(v) for k, v in

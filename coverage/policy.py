@@ -27,12 +27,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from ._errors import PolicyError
 
 MODES = ("walk",)
 UNITS = ("m", "min")
 UNIT_CLASSES = ("urban", "rural")
+CAPACITY_MEASURES = ("beds", "meals_per_day")
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ class Circle:
             return float(self.limit)
         return float(self.limit) * 60.0 * walk_speed_m_s
 
-    def cost_to_unit(self, cost: float, *, walk_speed_m_s: float) -> float:
+    def cost_to_unit(self, cost: Any, *, walk_speed_m_s: float) -> Any:
         """Convert an engine cost (metres for walking) into this circle's unit."""
         return cost if self.unit == "m" else cost / (60.0 * walk_speed_m_s)
 
@@ -134,12 +136,36 @@ class Rings:
 
 
 @dataclass(frozen=True)
+class CapacityTarget:
+    """A capacity indicator of a plan: ``measure`` per ``per_elderly`` elderly people.
+
+    E.g. beds per 100 elderly with a target of 6 (Taizhou).
+    """
+
+    name: str
+    measure: str
+    per_elderly: float
+    target: float | None = None
+    label_zh: str = ""
+    label_en: str = ""
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.measure not in CAPACITY_MEASURES:
+            raise PolicyError(f"capacity {self.name!r}: measure was {self.measure!r} but is "
+                              f"expected to be in {CAPACITY_MEASURES}")
+        if not (math.isfinite(self.per_elderly) and self.per_elderly > 0):
+            raise PolicyError(f"capacity {self.name!r}: per_elderly must be a positive number")
+
+
+@dataclass(frozen=True)
 class Policy:
-    """Circles, rings and facility types of one analysis."""
+    """Circles, rings, facility types and capacity targets of one analysis."""
 
     circles: tuple[Circle, ...]
     rings: tuple[Rings, ...] = ()
     facility_types: tuple[FacilityType, ...] = field(default_factory=tuple)
+    capacity: tuple[CapacityTarget, ...] = ()
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.circles]
@@ -166,7 +192,8 @@ class Policy:
         """A policy with only the named circles (all when ``names`` is None)."""
         if names is None:
             return self
-        return Policy(tuple(self.circle(n) for n in names), self.rings, self.facility_types)
+        return Policy(tuple(self.circle(n) for n in names), self.rings, self.facility_types,
+                      self.capacity)
 
     def type_codes(self, kinds: Iterable[str]) -> list[str]:
         """Facility type codes matching kinds or codes in ``kinds``."""
@@ -226,12 +253,13 @@ def read_policy(
     *,
     rings: str | Path | None = None,
     facility_types: str | Path | None = None,
+    capacity: str | Path | None = None,
 ) -> Policy:
-    """Read circles, rings and facility types from CSV tables (defaults when None).
+    """Read circles, rings, facility types and capacity targets from CSV tables.
 
     Parameters
     ----------
-    circles, rings, facility_types
+    circles, rings, facility_types, capacity
         Paths of CSV tables with the columns of the shipped defaults in
         ``coverage/data/``; ``None`` takes the default table.
 
@@ -266,7 +294,18 @@ def read_policy(
             )
         except (KeyError, ValueError, PolicyError) as exc:
             raise PolicyError(f"{r['__where__']}: {exc}") from exc
-    return Policy(circle_rows, tuple(ring_rows), types)
+    targets = []
+    for r in _open_table(capacity, "capacity.csv"):
+        try:
+            target = (r.get("target") or "").strip()
+            targets.append(CapacityTarget(
+                name=r["name"].strip(), measure=r["measure"].strip(),
+                per_elderly=float(r["per_elderly"]), target=float(target) if target else None,
+                label_zh=r.get("label_zh", ""), label_en=r.get("label_en", ""),
+                source=r.get("source", "")))
+        except (KeyError, ValueError, PolicyError) as exc:
+            raise PolicyError(f"{r['__where__']}: {exc}") from exc
+    return Policy(circle_rows, tuple(ring_rows), types, tuple(targets))
 
 
 def default_policy() -> Policy:

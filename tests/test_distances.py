@@ -218,3 +218,22 @@ def test_hole_in_a_large_block_stays_a_hole():
     sector = 0.5 * 100**2 * 8 * np.sin(np.pi / 2 / 8)
     expected = 800 * 800 - 4 * (100 * 100 - sector) - 400 * 400
     assert poly.area == pytest.approx(expected, rel=1e-9)
+
+
+def test_polygon_stops_at_the_midline_to_an_unreached_parallel_street():
+    """Two parallel streets 100 m apart, not connected; the facility is on the lower one.
+    Places above the midline (y > 50) have the upper street as nearest street, which no
+    path reaches: they are outside, however much budget the lower street has left.
+    Hand-computed area of {nearest street is the lower one, |x - 500| + |y| <= 600}:
+    150,000 (|y| <= 100 strip, y < 50) + 90,000 (y < -100) + 2 x 12,637 (end caps: half
+    discs of radius 100 at the ends, minus their part above y = 50) = 265,274 m2."""
+    xy = np.array([[0, 0], [1000, 0], [0, 100], [1000, 100]], float)
+    net = network_from_arrays(xy, [0, 2], [1, 3], crs=UTM)
+    b = ServiceAreaBuilder(net, max_snap_m=200, arc_segments=32)
+    loc = snap_points(net, np.array([[500.0, 0.0]]), max_snap_m=200)
+    poly = b.polygons(loc, [600.0])[0]
+    cap = np.pi * 100**2 / 2 - (100**2 * np.arccos(0.5) - 50 * np.sqrt(100**2 - 50**2)) / 2
+    assert poly.area == pytest.approx(150_000 + 90_000 + 2 * cap, rel=2e-3)
+    assert poly.bounds[3] == pytest.approx(50.0, abs=0.5)
+    unclipped = ServiceAreaBuilder(net, max_snap_m=200, arc_segments=32, regions=False)
+    assert unclipped.polygons(loc, [600.0])[0].bounds[3] == pytest.approx(200.0)

@@ -1,0 +1,174 @@
+"""The committed demo inputs: regenerated identically, small, and as realistic as promised
+(a river walking crosses only on bridges, roads walking cannot use, WorldPop-format grid,
+Chinese facility table, official-format urban-rural codes)."""
+
+from __future__ import annotations
+
+import csv
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pyproj
+import pytest
+import rasterio
+import shapely
+
+from coverage.demo import DEMO_ELDERLY_TOTAL, DemoSpec, build_demo_county
+from coverage.network import graph_from_file
+from coverage.policy import default_policy
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
+FILES = ("network/demo_county.osm", "facilities/demo_facilities.csv",
+         "population/demo_elderly_60plus.tif", "boundaries/demo_units.geojson")
+
+
+@pytest.fixture(scope="module")
+def regenerated(tmp_path_factory):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_demo_data",
+                                                  ROOT / "scripts" / "make_demo_data.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path_factory.mktemp("regen")
+    assert module.main(["--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def osm():
+    return ET.parse(DATA / "network" / "demo_county.osm").getroot()
+
+
+def test_regenerating_gives_the_committed_files(regenerated):
+    for sub in FILES[:2] + FILES[3:]:
+        assert (regenerated / sub).read_bytes() == (DATA / sub).read_bytes(), sub
+    # the GeoTIFF: same grid and pixels (bytes may differ between GDAL builds)
+    with rasterio.open(regenerated / FILES[2]) as a, rasterio.open(DATA / FILES[2]) as b:
+        assert a.profile == b.profile
+        np.testing.assert_array_equal(a.read(), b.read())
+
+
+def test_committed_inputs_are_small():
+    assert sum((DATA / f).stat().st_size for f in FILES) < 3_000_000
+
+
+def test_raster_is_worldpop_format_with_the_documented_total():
+    with rasterio.open(DATA / FILES[2]) as src:
+        assert src.crs.to_epsg() == 4326
+        assert src.res == pytest.approx((1 / 1200, 1 / 1200), rel=1e-12)
+        assert src.dtypes == ("float32",) and src.nodata == -99999
+        a = src.read(1)
+        west, south, east, north = src.bounds
+    people = a[a != -99999]
+    assert (people >= 0).all()
+    assert float(people.sum(dtype=np.float64)) == DEMO_ELDERLY_TOTAL == 47836
+    assert 40_000 <= DEMO_ELDERLY_TOTAL <= 60_000
+    assert (a == -99999).any()  # sea/outside-county cells carry nodata, as WorldPop's do
+    assert west < 121.37 < east and south < 28.37 < north
+
+
+def test_river_is_crossed_only_on_bridges(osm):
+    tags = {w.get("id"): {t.get("k"): t.get("v") for t in w.iter("tag")}
+            for w in osm.iter("way")}
+    rivers = [i for i, t in tags.items() if t.get("waterway") == "river"]
+    assert len(rivers) == 1 and "highway" not in tags[rivers[0]]
+    nodes = {n.get("id"): (float(n.get("lon")), float(n.get("lat"))) for n in osm.iter("node")}
+    river_way = next(w for w in osm.iter("way") if w.get("id") == rivers[0])
+    river = shapely.LineString([nodes[nd.get("ref")] for nd in river_way.iter("nd")])
+    crossing, bridges = [], []
+    for w in osm.iter("way"):
+        t = tags[w.get("id")]
+        if "highway" not in t:
+            continue
+        line = shapely.LineString([nodes[nd.get("ref")] for nd in w.iter("nd")])
+        if line.intersects(river):
+            crossing.append(w.get("id"))
+            if t.get("bridge") == "yes":
+                bridges.append(w.get("id"))
+    assert crossing == bridges, "a road crosses the river without a bridge"
+    walk_bridges = [i for i in bridges if not tags[i]["highway"].startswith("motorway")]
+    assert 3 <= len(walk_bridges) <= 8  # three core bridges and two rural ones (few)
+
+
+def test_walking_network_leaves_out_what_walkers_cannot_use(osm):
+    G = graph_from_file(DATA / FILES[0])
+    tags = {int(w.get("id")): {t.get("k"): t.get("v") for t in w.iter("tag")}
+            for w in osm.iter("way")}
+    kept: set[int] = set()
+    for _, _, osmid in G.edges(data="osmid"):
+        kept.update(osmid if isinstance(osmid, list) else [osmid])
+    forbidden = {i for i, t in tags.items() if t.get("highway", "").startswith("motorway")
+                 or t.get("foot") == "no" or t.get("access") == "private"}
+    assert {tags[i].get("highway") for i in forbidden} >= {"motorway"}
+    assert any(tags[i].get("foot") == "no" for i in forbidden)
+    assert any(tags[i].get("access") == "private" for i in forbidden)
+    assert not kept & forbidden
+    highways = {t.get("highway") for i, t in tags.items() if i in kept}
+    assert {"footway", "residential", "service"} <= highways
+    assert any(t.get("oneway") == "yes" for i, t in tags.items() if i in kept)
+    # the disconnected hamlet is a second component, kept so its people are accounted for
+    assert nx.number_weakly_connected_components(G) == 2
+
+
+def test_river_makes_network_distance_longer_than_straight_line():
+    county = build_demo_county()
+    G = graph_from_file(DATA / FILES[0]).to_undirected()
+    to_utm = pyproj.Transformer.from_crs(4326, 32651, always_xy=True)
+    ids = np.array(list(G.nodes))
+    xy = np.array(to_utm.transform(*np.array([(G.nodes[n]["x"], G.nodes[n]["y"])
+                                              for n in ids]).T)).T
+    river = shapely.transform(county.river, lambda c: np.column_stack(to_utm.transform(*c.T)))
+    # a node is south of the river when a ray going north from it meets the river
+    south_of = np.array([shapely.LineString([p, p + [0, 20000]]).intersects(river) for p in xy])
+    near = shapely.distance(shapely.points(xy), river) < 200
+    south, north = np.flatnonzero(near & south_of), np.flatnonzero(near & ~south_of)
+    ratios = []
+    for a in south:
+        d = np.hypot(*(xy[north] - xy[a]).T)
+        if d.min() > 250:
+            continue
+        b = north[np.argmin(d)]
+        if nx.has_path(G, ids[a], ids[b]):
+            ratios.append(nx.shortest_path_length(G, ids[a], ids[b], weight="length") / d.min())
+    assert len(ratios) >= 10, len(ratios)
+    assert np.median(ratios) > 2.0  # across the river, the bridge detour dominates
+
+
+def test_facility_table_is_a_chinese_office_export():
+    with open(DATA / FILES[1], encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["id", "name", "type", "lon", "lat", "beds", "meals_per_day"]
+    codes = {t.code for t in default_policy().facility_types}
+    assert {r["type"] for r in rows} == codes  # every kind of facility appears
+    assert all(any("\u4e00" <= ch <= "\u9fff" for ch in r["name"]) for r in rows)
+    assert sum(1 for r in rows if not r["lon"] and not r["lat"]) == 1  # one planned facility
+    beds = [int(r["beds"]) for r in rows if r["type"] == "nursing_home"]
+    assert len(beds) == 5 and sum(beds) == DemoSpec.demo().nursing_beds
+
+
+def test_boundaries_have_levels_parents_and_urban_rural_codes():
+    units = gpd.read_file(DATA / FILES[3])
+    assert set(units["level"]) == {"town", "village"}
+    towns, villages = units[units["level"] == "town"], units[units["level"] == "village"]
+    assert set(villages["parent_id"]) == set(towns["unit_id"])
+    assert units["urban_rural_code"].astype(int).between(100, 299).all()
+    assert (units["urban_rural_code"].astype(int) // 100).isin([1, 2]).all()
+    assert (units["urban_rural_code"].astype(int) >= 200).any()
+    # villages tile their towns
+    utm = units.to_crs(32651)
+    for _, town in utm[utm["level"] == "town"].iterrows():
+        parts = utm[utm["parent_id"] == town["unit_id"]]
+        assert parts.union_all().symmetric_difference(town.geometry).area < 1.0
+
+
+def test_wenling_preset_has_wenling_figures():
+    w = DemoSpec.wenling()
+    assert (w.elderly_total, w.area_km2) == (276870, 926)
+    assert (w.town_centers, w.community_centers, w.nursing_homes, w.nursing_beds) == \
+        (24, 585, 48, 9512)
+    assert (w.central_kitchens, w.canteens, w.meal_points) == (33, 16, 520)
