@@ -14,6 +14,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from ._errors import CoverageError
@@ -40,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--walk-speed", type=float, help="elderly walking speed, m/s (default 0.9)")
         sp.add_argument("--no-progress", action="store_true", help="hide progress bars")
         sp.add_argument("--no-map", action="store_true", help="skip map.html")
+        sp.add_argument("--no-rings", action="store_true",
+                        help="skip the 500/1000/1500 m distance rings (faster)")
         sp.add_argument("-v", "--verbose", action="store_true", help="log details")
 
     demo = sub.add_parser("demo", help="run the whole pipeline on the embedded demo county")
@@ -52,6 +55,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--population", required=True, help="GeoTIFF of elderly people or a grid")
     run.add_argument("--boundaries", help="towns and villages (GeoJSON, GPKG, Shapefile)")
     run.add_argument("--title", help="name of the study area")
+    run.add_argument("--cache-dir", help="network cache folder (default: $ELDERCARE_CACHE or "
+                     "~/.cache/eldercare-coverage)")
+    run.add_argument("--no-cache", action="store_true",
+                     help="read the network file again instead of the cached copy")
     common(run)
     return p
 
@@ -84,6 +91,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.perf_counter()
     try:
         policy = read_policy(args.policy) if args.policy else None
+        if args.no_rings:
+            from dataclasses import replace
+
+            from .policy import default_policy
+
+            policy = replace(policy or default_policy(), rings=())
+        network: Any
         if args.command == "demo":
             from .demo import write_demo_inputs
 
@@ -96,6 +110,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             network, facilities, population, boundaries = (
                 args.network, args.facilities, args.population, args.boundaries)
             fcrs, title = args.facilities_crs, args.title
+            if not args.no_cache:
+                from .network_cache import cached_network
+
+                network = cached_network(network, cache_dir=args.cache_dir)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             result = run(network, facilities, population, boundaries, policy=policy,

@@ -658,7 +658,7 @@ def suggest_coordinate_system(
     nearest_street_m: Callable[[np.ndarray, np.ndarray], np.ndarray],
     *,
     min_ratio: float = 0.5,
-    min_gain_m: float = 50.0,
+    min_gain_m: float = 25.0,
     min_facilities: int = 3,
 ) -> tuple[str | None, dict[str, float]]:
     """Check the declared coordinate system of facilities against a street network.

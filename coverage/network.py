@@ -6,9 +6,9 @@ length in metres, all in a projected CRS. Walking networks are undirected: each
 physical street appears once.
 
 Sources: OSM XML (``.osm``, ``.osm.bz2``, ``.osm.gz``) read through
-:func:`osmnx.graph_from_xml`, and GraphML saved by osmnx. Any osmnx graph can be
-passed to :func:`network_from_graph` (this is the seam for PBF readers and place
-downloads, which return osmnx graphs too).
+:func:`osmnx.graph_from_xml`, OSM PBF (``.osm.pbf``, through the same XML path, see
+:mod:`coverage.osm_pbf`) and GraphML saved by osmnx. Any osmnx graph can be passed to
+:func:`network_from_graph` (the seam for place downloads, which return osmnx graphs too).
 
 Lengths are the planar lengths of the projected edge geometries, so that partial
 edges, access legs and whole edges are measured the same way (the UTM scale error
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 XML_SUFFIXES = (".osm", ".xml", ".osm.bz2", ".osm.gz", ".xml.bz2", ".xml.gz")
 GRAPHML_SUFFIXES = (".graphml",)
+PBF_SUFFIXES = (".osm.pbf", ".pbf")
 MODES = ("walk",)
 
 # OSM way tags the walking filter needs beyond osmnx's defaults.
@@ -208,7 +209,7 @@ def _keep_mode_edges(G: nx.MultiDiGraph, mode: str) -> nx.MultiDiGraph:
 
 def _suffix(path: Path) -> str:
     name = path.name.lower()
-    for suffix in sorted((*XML_SUFFIXES, *GRAPHML_SUFFIXES, ".osm.pbf", ".pbf"), key=len)[::-1]:
+    for suffix in sorted((*XML_SUFFIXES, *GRAPHML_SUFFIXES, *PBF_SUFFIXES), key=len)[::-1]:
         if name.endswith(suffix):
             return suffix
     return path.suffix.lower()
@@ -223,7 +224,7 @@ def graph_from_file(path: str | Path, *, mode: str = "walk") -> nx.MultiDiGraph:
     Parameters
     ----------
     path
-        ``.osm``/``.osm.bz2``/``.osm.gz`` (OSM XML) or ``.graphml`` (osmnx).
+        ``.osm``/``.osm.bz2``/``.osm.gz`` (OSM XML), ``.osm.pbf`` or ``.graphml`` (osmnx).
     mode
         Travel mode, one of :data:`MODES`.
 
@@ -242,15 +243,14 @@ def graph_from_file(path: str | Path, *, mode: str = "walk") -> nx.MultiDiGraph:
         except Exception as exc:  # osmnx raises a variety of parser errors
             raise InputFileError(f"{path}: cannot read GraphML ({exc})") from exc
         return _keep_mode_edges(G, mode)
-    if suffix in (".osm.pbf", ".pbf"):
-        raise InputFileError(
-            f"{path}: OSM PBF networks are not supported yet; convert to .osm XML "
-            "(e.g. `osmium cat in.osm.pbf -o out.osm`) or pass a GraphML file"
-        )
+    if suffix in PBF_SUFFIXES:
+        from .osm_pbf import graph_from_pbf
+
+        return graph_from_pbf(path, mode=mode)
     if suffix not in XML_SUFFIXES:
         raise InputFileError(
             f"{path}: unknown network format {suffix!r}; expected one of "
-            f"{', '.join((*XML_SUFFIXES, *GRAPHML_SUFFIXES))}"
+            f"{', '.join((*XML_SUFFIXES, *PBF_SUFFIXES, *GRAPHML_SUFFIXES))}"
         )
     try:
         with _osmnx_way_tags(_EXTRA_WAY_TAGS):

@@ -43,6 +43,9 @@ class Settings:
         GEOS releases the GIL, so threads run in parallel.
     walk_exclude_highway
         OSM ``highway`` values that walking can never use.
+    cache_dir
+        Folder of the network cache (None: ``$ELDERCARE_CACHE`` or
+        ``~/.cache/eldercare-coverage``); see :mod:`coverage.network_cache`.
     """
 
     walk_speed_m_s: float = 0.9
@@ -51,6 +54,7 @@ class Settings:
     arc_segments: int = 4
     progress: bool = False
     n_jobs: int | None = None
+    cache_dir: str | None = None
     walk_exclude_highway: frozenset[str] = field(
         default_factory=lambda: frozenset(
             {
