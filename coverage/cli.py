@@ -52,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--facilities", required=True, help="CSV, XLSX, GeoJSON or GPKG")
     run.add_argument("--facilities-crs", default="wgs84", choices=["wgs84", "gcj02", "bd09"],
                      help="coordinate system of the facility table (default wgs84)")
+    run.add_argument("--strict", action="store_true",
+                     help="stop on the first invalid facility row instead of excluding it")
+    run.add_argument("--encoding", help="text encoding of a CSV facility table "
+                     "(default: UTF-8, else GB18030)")
+    run.add_argument("--sheet", help="sheet of an XLSX facility table (default: the first)")
     run.add_argument("--population", required=True, help="GeoTIFF of elderly people or a grid")
     run.add_argument("--boundaries", help="towns and villages (GeoJSON, GPKG, Shapefile)")
     run.add_argument("--title", help="name of the study area")
@@ -116,6 +121,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 network = cached_network(network, cache_dir=args.cache_dir)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
+            if args.command == "run":
+                from .facilities import read_facilities
+                from .policy import default_policy
+
+                facilities = read_facilities(
+                    facilities, crs=fcrs, strict=args.strict, encoding=args.encoding,
+                    sheet=args.sheet, types=(policy or default_policy()).facility_types)
+                facilities.attrs["source"] = args.facilities
             result = run(network, facilities, population, boundaries, policy=policy,
                          circles=args.circles, facilities_crs=fcrs, out_crs=args.crs,
                          max_snap_m=args.max_snap_m, walk_speed_m_s=args.walk_speed,

@@ -57,6 +57,14 @@ def street_xml_from_pbf(pbf: str | Path, xml: str | Path) -> int:
                              ) from exc
     pbf, xml = Path(pbf), Path(xml)
     n = cut = 0
+    try:  # a first, cheap pass finds damaged files before any writer exists
+        streets = sum(1 for _ in osmium.FileProcessor(str(pbf), osmium.osm.WAY)
+                      .with_filter(osmium.filter.KeyFilter("highway")))
+    except RuntimeError as exc:  # libosmium reports format errors as RuntimeError
+        raise InputFileError(f"{pbf}: cannot read OSM PBF ({exc}); is the file complete? "
+                             "Download it again or check it with `osmium fileinfo`") from exc
+    if streets == 0:
+        raise NetworkError(f"{pbf}: the file holds no street (no way tagged highway=*)")
     try:
         with osmium.BackReferenceWriter(str(xml), ref_src=str(pbf), overwrite=True) as writer:
             objects = (osmium.FileProcessor(str(pbf), osmium.osm.NODE | osmium.osm.WAY)

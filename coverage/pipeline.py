@@ -28,6 +28,7 @@ import pyproj
 import shapely
 
 from . import __version__
+from ._errors import InputFileError
 from .access import capacity_indicators
 from .analysis import connected_groups, covered_share, elderly_in_regions
 from .isochrones import (
@@ -190,6 +191,7 @@ def run(
     cell_loc = snap_points(net, cent, max_snap_m=max_snap_m)
     cells["snap_m"] = cell_loc.snap_m
     elderly = cells["elderly"].to_numpy(dtype=float)
+    _check_population_overlap(elderly, cell_loc.on_network, pop, net, max_snap_m)
     timing["population"] = time.perf_counter() - t
 
     # --- distances per circle (one multi-source Dijkstra per facility set) -----------
@@ -399,13 +401,42 @@ def run(
         policy=policy,
         meta={"title": title or "", "inputs": {k: str(v) for k, v in {
             "network": network if not isinstance(network, StreetNetwork) else net.source,
-            "facilities": facilities if not isinstance(facilities, gpd.GeoDataFrame) else "",
+            "facilities": (facilities.attrs.get("source", "")
+                           if isinstance(facilities, gpd.GeoDataFrame) else facilities),
             "population": population if not isinstance(population, gpd.GeoDataFrame) else "",
             "boundaries": boundaries if not isinstance(boundaries, gpd.GeoDataFrame) else ""
         }.items()}, "network": net},
     )
     summary["inputs"] = result.meta["inputs"]
     return result
+
+
+class PopulationOverlapWarning(UserWarning):
+    """Many elderly people live farther from every street than the access limit."""
+
+
+def _check_population_overlap(elderly: np.ndarray, on_network: np.ndarray, pop: gpd.GeoDataFrame,
+                              net: StreetNetwork, max_snap_m: float) -> None:
+    """Stop when no person is near a street; warn when a large share is not."""
+    total = float(elderly.sum())
+    off = float(elderly[~on_network].sum())
+    if total <= 0:
+        return
+    where = pop.attrs.get("source") or "the population grid"
+    bounds = ", ".join(f"{v:.4f}" for v in gpd.GeoSeries(pop.geometry).total_bounds)
+    net_bounds = ", ".join(f"{v:.4f}" for v in gpd.GeoSeries(
+        [shapely.box(*net.bounds())], crs=net.crs).to_crs(pop.crs).total_bounds)
+    if off >= total:
+        raise InputFileError(
+            f"{where}: no populated cell lies within {max_snap_m:g} m of a walkable street: "
+            f"the grid (bounds {bounds}) does not cover the street network (bounds "
+            f"{net_bounds}). Check that both files are for the same place")
+    if off > 0.2 * total:
+        msg = (f"{where}: {100 * off / total:.0f} % of the elderly live farther than "
+               f"{max_snap_m:g} m from any walkable street (they count as unserved); is the "
+               "network complete for the grid's area?")
+        log.warning(msg)
+        warnings.warn(msg, PopulationOverlapWarning, stacklevel=3)
 
 
 def _check_coordinate_system(fac: gpd.GeoDataFrame, net: StreetNetwork) -> None:
