@@ -48,7 +48,13 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the whole pipeline on the embedded demo county")
     common(demo)
     run = sub.add_parser("run", help="run on your own network, facilities and population")
-    run.add_argument("--network", required=True, help="OSM XML (.osm, .osm.bz2) or GraphML file")
+    net_src = run.add_mutually_exclusive_group(required=True)
+    net_src.add_argument("--place", help="download the streets of a place from OpenStreetMap "
+                         "(needs the internet once), e.g. '温岭市, 台州市, 浙江省'")
+    net_src.add_argument("--bbox", help="download the streets of a box: west,south,east,north "
+                         "in degrees (needs the internet once)")
+    net_src.add_argument("--network", help="OSM XML (.osm, .osm.bz2), OSM PBF (.osm.pbf) or "
+                         "GraphML file")
     run.add_argument("--facilities", required=True, help="CSV, XLSX, GeoJSON or GPKG")
     run.add_argument("--facilities-crs", default="wgs84", choices=["wgs84", "gcj02", "bd09"],
                      help="coordinate system of the facility table (default wgs84)")
@@ -115,7 +121,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             network, facilities, population, boundaries = (
                 args.network, args.facilities, args.population, args.boundaries)
             fcrs, title = args.facilities_crs, args.title
-            if not args.no_cache:
+            if args.place or args.bbox:
+                from .download import download_network
+
+                bbox = None
+                if args.bbox:
+                    try:
+                        bbox = tuple(float(v) for v in args.bbox.split(","))
+                    except ValueError:
+                        bbox = ()
+                    if len(bbox) != 4:
+                        raise CoverageError(f"--bbox {args.bbox!r}: expected four numbers "
+                                            "west,south,east,north in degrees")
+                network = download_network(place=args.place, bbox=bbox,  # type: ignore[arg-type]
+                                           cache_dir=args.cache_dir)
+            elif not args.no_cache:
                 from .network_cache import cached_network
 
                 network = cached_network(network, cache_dir=args.cache_dir)
