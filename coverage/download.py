@@ -144,7 +144,7 @@ def download_network(*, place: str | None = None, polygon: Any = None,
     if entry.exists():
         try:
             return read_network(entry)
-        except Exception as exc:  # noqa: BLE001 - a damaged entry is downloaded again
+        except Exception as exc:
             log.warning("download cache %s is unreadable (%s); downloading again", entry, exc)
     G = download_graph(place=place, polygon=polygon, bbox=bbox, mode=mode, cache_dir=folder)
     source = "OpenStreetMap " + json.dumps(q, ensure_ascii=False)

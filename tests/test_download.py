@@ -62,7 +62,7 @@ class _Service(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self):  # noqa: N802 - http.server API
+    def do_GET(self):
         self.hits.append("GET " + self.path)
         url = urllib.parse.urlparse(self.path)
         if url.path.endswith("/status"):
@@ -85,7 +85,7 @@ class _Service(BaseHTTPRequestHandler):
         else:
             self._send(404, "{}")
 
-    def do_POST(self):  # noqa: N802 - http.server API
+    def do_POST(self):
         length = int(self.headers.get("Content-Length", 0))
         body = urllib.parse.unquote_plus(self.rfile.read(length).decode("utf-8"))
         self.hits.append("POST " + self.path + " " + body[:200])
