@@ -41,10 +41,11 @@ log = logging.getLogger(__name__)
 XML_SUFFIXES = (".osm", ".xml", ".osm.bz2", ".osm.gz", ".xml.bz2", ".xml.gz")
 GRAPHML_SUFFIXES = (".graphml",)
 PBF_SUFFIXES = (".osm.pbf", ".pbf")
-MODES = ("walk",)
+MODES = ("walk",)  # what the distance engine (StreetNetwork) supports
+GRAPH_MODES = ("walk", "drive")  # what the readers can filter a graph for
 
 # OSM way tags the walking filter needs beyond osmnx's defaults.
-_EXTRA_WAY_TAGS = ("foot", "sidewalk", "bridge", "layer", "tunnel")
+_EXTRA_WAY_TAGS = ("foot", "sidewalk", "bridge", "layer", "tunnel", "motor_vehicle", "motorcar")
 
 
 @dataclass(eq=False)
@@ -198,10 +199,39 @@ def walkable(data: dict[str, Any], *, exclude_highway: frozenset[str] | None = N
     return not ("private" in _values(data.get("service")) and not foot_allowed)
 
 
+_DRIVE_EXCLUDE_HIGHWAY = frozenset({
+    "abandoned", "bridleway", "bus_guideway", "construction", "corridor", "cycleway",
+    "elevator", "escalator", "footway", "no", "path", "pedestrian", "planned", "platform",
+    "proposed", "raceway", "razed", "rest_area", "service", "services", "steps", "track"})
+_DRIVE_EXCLUDE_SERVICE = frozenset({"alley", "driveway", "emergency_access", "parking",
+                                    "parking_aisle", "private"})
+
+
+def drivable(data: dict[str, Any]) -> bool:
+    """Whether a delivery vehicle may use an OSM way with these tags (osmnx's ``drive``).
+
+    Examples
+    --------
+    >>> drivable({"highway": "primary"}), drivable({"highway": "footway"})
+    (True, False)
+    >>> drivable({"highway": "residential", "motor_vehicle": "no"})
+    False
+    """
+    highways = _values(data.get("highway"))
+    if not highways or all(h in _DRIVE_EXCLUDE_HIGHWAY for h in highways):
+        return False
+    if "yes" in _values(data.get("area")) or "private" in _values(data.get("access")):
+        return False
+    if "no" in _values(data.get("motor_vehicle")) or "no" in _values(data.get("motorcar")):
+        return False
+    return not set(_values(data.get("service"))) & _DRIVE_EXCLUDE_SERVICE
+
+
 def _keep_mode_edges(G: nx.MultiDiGraph, mode: str) -> nx.MultiDiGraph:
-    if mode not in MODES:
-        raise NetworkError(f"mode was {mode!r} but is expected to be in {MODES}")
-    drop = [(u, v, k) for u, v, k, d in G.edges(keys=True, data=True) if not walkable(d)]
+    if mode not in GRAPH_MODES:
+        raise NetworkError(f"mode was {mode!r} but is expected to be in {GRAPH_MODES}")
+    keep = walkable if mode == "walk" else drivable
+    drop = [(u, v, k) for u, v, k, d in G.edges(keys=True, data=True) if not keep(d)]
     G.remove_edges_from(drop)
     G.remove_nodes_from([n for n in list(G.nodes) if G.degree(n) == 0])
     return G
@@ -226,7 +256,8 @@ def graph_from_file(path: str | Path, *, mode: str = "walk") -> nx.MultiDiGraph:
     path
         ``.osm``/``.osm.bz2``/``.osm.gz`` (OSM XML), ``.osm.pbf`` or ``.graphml`` (osmnx).
     mode
-        Travel mode, one of :data:`MODES`.
+        ``"walk"`` (undirected use later) or ``"drive"`` (osmnx's drive filter; one-way
+        streets stay one-way in the directed graph), one of :data:`GRAPH_MODES`.
 
     Returns
     -------
@@ -291,7 +322,10 @@ def network_from_graph(
     StreetNetwork
     """
     if mode not in MODES:
-        raise NetworkError(f"mode was {mode!r} but is expected to be in {MODES}")
+        raise NetworkError(
+            f"mode was {mode!r} but the distance engine supports {MODES}: delivery ('drive') "
+            "networks are read as directed graphs (graph_from_file(path, mode='drive')); their "
+            "travel-time distances come with the meal-delivery circles")
     if G.number_of_edges() == 0:
         raise NetworkError(f"{source or 'graph'}: the street network has no edges")
     if "crs" not in G.graph:

@@ -172,3 +172,28 @@ def test_wenling_preset_has_wenling_figures():
     assert (w.town_centers, w.community_centers, w.nursing_homes, w.nursing_beds) == \
         (24, 585, 48, 9512)
     assert (w.central_kitchens, w.canteens, w.meal_points) == (33, 16, 520)
+
+
+def test_delivery_graph_keeps_motor_roads_and_one_way_streets(osm):
+    from coverage._errors import NetworkError
+    from coverage.network import load_network
+
+    G = graph_from_file(DATA / FILES[0], mode="drive")
+    tags = {int(w.get("id")): {t.get("k"): t.get("v") for t in w.iter("tag")}
+            for w in osm.iter("way")}
+    kept: set[int] = set()
+    for _, _, osmid in G.edges(data="osmid"):
+        kept.update(osmid if isinstance(osmid, list) else [osmid])
+    highways = {tags[i]["highway"] for i in kept}
+    assert "motorway" in highways
+    assert not highways & {"footway", "steps", "path", "pedestrian", "track", "service"}
+    oneway = [i for i in kept if tags[i].get("oneway") == "yes"]
+    assert oneway
+    for u, v, d in G.edges(data=True):
+        ids = d["osmid"] if isinstance(d["osmid"], list) else [d["osmid"]]
+        if all(i in oneway for i in ids):
+            assert not G.has_edge(v, u) or all(
+                not set(e["osmid"] if isinstance(e["osmid"], list) else [e["osmid"]]) <= set(ids)
+                for e in G.get_edge_data(v, u).values())
+    with pytest.raises(NetworkError, match="meal-delivery circles"):
+        load_network(DATA / FILES[0], mode="drive")

@@ -103,6 +103,16 @@ def test_pbf_and_the_xml_made_from_it_give_the_same_graph(work, moved_pbf, graph
         assert (b.nodes[n]["x"], b.nodes[n]["y"]) == pytest.approx((d["x"], d["y"]), abs=1e-9)
 
 
+def test_pbf_and_xml_give_the_same_delivery_graph(work, moved_pbf):
+    xml = work / "streets_drive.osm"
+    street_xml_from_pbf(moved_pbf, xml)
+    a, b = graph_from_file(xml, mode="drive"), graph_from_file(moved_pbf, mode="drive")
+    assert a.number_of_edges() > 500
+    assert set(a.edges(keys=True)) == set(b.edges(keys=True))
+    one_way = [(u, v) for u, v, d in a.edges(data=True) if d.get("oneway") is True]
+    assert one_way and any(not a.has_edge(v, u) for u, v in one_way)
+
+
 def test_real_streets_are_a_connected_city(graph):
     assert graph.number_of_nodes() > 2000
     giant = max(nx.weakly_connected_components(graph), key=len)

@@ -1,0 +1,257 @@
+"""County-scale benchmark: our pipeline against what users would run instead.
+
+Usage::
+
+    python benchmarks/bench_county.py --scales 0.25 0.5 1 2 --out benchmarks/_work
+
+For each county size (the demo generator at Wenling's size times a scale factor) it
+writes the inputs once (not committed: ``benchmarks/_work``), then runs every method in
+its own subprocess (so peak memory is the method's own) on the same inputs:
+
+``ours``         ``coverage.run`` end to end, including loading the cached network,
+                 service-area polygons, overlay, units and gaps (outputs not written);
+``ours_dist``    our distance step only: snap facilities and cell centres to edges, one
+                 multi-source Dijkstra with partial edges and access legs;
+``lower_bound``  one scipy multi-source Dijkstra from the facilities' nearest nodes plus a
+                 KD-tree snap of the cell centres to nodes: no partial edges, no polygons;
+``osmnx``        the osmnx isochrone recipe: ``nearest_nodes``, ``nx.ego_graph`` per
+                 facility and circle, convex hull of the reached nodes, union, overlay;
+``pandana``      pandana ``Network.precompute`` + ``nearest_pois`` per circle, cells
+                 mapped to nodes with ``get_node_ids``.
+
+Each prints one JSON line: seconds, peak RSS, and the coverage per circle. The table goes
+to stdout and, with ``--results``, into benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CIRCLES_M = {"walk_1500m": 1500.0, "walk_15min": 810.0, "home_500m": 500.0}
+CARE = ["county_center", "town_center", "community_center", "nursing_home"]
+MAX_SNAP_M = 500.0
+
+
+def prepare(scale: float, out: Path) -> dict[str, str]:
+    """Write the county inputs for ``scale`` (once) and warm the network cache."""
+    from coverage.demo import DemoSpec, write_demo_inputs
+
+    d = out / f"county_x{scale:g}"
+    marker = d / "inputs.json"
+    if marker.exists():
+        return json.loads(marker.read_text())
+    t = time.perf_counter()
+    inputs = write_demo_inputs(d, spec=DemoSpec.wenling(scale=scale))
+    paths = {k: str(getattr(inputs, k)) for k in ("network", "facilities", "population",
+                                                  "boundaries")}
+    paths["generate_s"] = round(time.perf_counter() - t, 2)
+    t = time.perf_counter()
+    _network(paths["network"], out)
+    paths["first_load_s"] = round(time.perf_counter() - t, 2)
+    marker.write_text(json.dumps(paths))
+    return paths
+
+
+def _network(path: str, out: Path):
+    try:
+        from coverage.network_cache import cached_network
+    except ImportError:  # pragma: no cover - before the cache module existed
+        from coverage.network import load_network
+
+        return load_network(path)
+    return cached_network(path, mode="walk", cache_dir=out / "cache")
+
+
+def _inputs(paths: dict[str, str], out: Path):
+    import geopandas as gpd
+    import shapely
+
+    from coverage.facilities import read_facilities
+    from coverage.population import read_population_raster
+
+    net = _network(paths["network"], out)
+    fac = read_facilities(paths["facilities"])
+    fac = fac[(fac["status"] == "ok") & fac["type"].isin(CARE)].to_crs(net.crs)
+    cells = read_population_raster(paths["population"]).to_crs(net.crs)
+    fxy = shapely.get_coordinates(fac.geometry.to_numpy())
+    cxy = shapely.get_coordinates(shapely.centroid(cells.geometry.to_numpy()))
+    return net, fxy, cells, cxy, gpd
+
+
+def method_ours(paths, out):
+    from coverage import settings
+    from coverage.pipeline import run
+
+    settings.max_snap_m = MAX_SNAP_M
+    net = _network(paths["network"], out)
+    t = time.perf_counter()
+    res = run(net, paths["facilities"], paths["population"], paths["boundaries"])
+    timing = res.summary["timing_s"]
+    cov = {c["name"]: c["coverage_rate"] for c in res.summary["circles"]}
+    return {"seconds_excl_load": time.perf_counter() - t, "timing": timing, "coverage": cov,
+            "cells": res.summary["population"]["cells"],
+            "facilities_used": res.summary["facilities"]["used"],
+            "network_edges": res.summary["network"]["edges"]}
+
+
+def method_ours_dist(paths, out):
+    import numpy as np
+
+    from coverage.isochrones import nearest_distances
+    from coverage.snapping import snap_points
+
+    net, fxy, cells, cxy, _ = _inputs(paths, out)
+    net.csr  # noqa: B018 - build the adjacency outside the timed step, as lower_bound does
+    net.edge_tree  # noqa: B018
+    t = time.perf_counter()
+    src = snap_points(net, fxy, max_snap_m=MAX_SNAP_M)
+    tgt = snap_points(net, cxy, max_snap_m=MAX_SNAP_M)
+    d, _ = nearest_distances(net, src, tgt)
+    el = time.perf_counter() - t
+    e = cells["elderly"].to_numpy()
+    cov = {k: float(e[d <= v].sum() / e.sum()) for k, v in CIRCLES_M.items()}
+    return {"seconds": el, "coverage_centroid": cov, "dist_checksum": float(np.nansum(
+        np.where(np.isfinite(d), d, 0)))}
+
+
+def method_lower_bound(paths, out):
+    import numpy as np
+    from scipy.sparse.csgraph import dijkstra
+    from scipy.spatial import cKDTree
+
+    net, fxy, cells, cxy, _ = _inputs(paths, out)
+    csr = net.csr
+    t = time.perf_counter()
+    tree = cKDTree(net.node_xy)
+    _, fnode = tree.query(fxy)
+    dist = dijkstra(csr, directed=False, indices=np.unique(fnode), min_only=True)
+    _, cnode = tree.query(cxy)
+    d = dist[cnode]
+    el = time.perf_counter() - t
+    e = cells["elderly"].to_numpy()
+    cov = {k: float(e[d <= v].sum() / e.sum()) for k, v in CIRCLES_M.items()}
+    return {"seconds": el, "coverage_node": cov, "node_dist": _node_check(dist)}
+
+
+def _node_check(dist):
+    import numpy as np
+
+    finite = np.isfinite(dist)
+    return {"reached_nodes": int(finite.sum()), "sum": float(dist[finite].sum())}
+
+
+def method_osmnx(paths, out):
+    import networkx as nx
+    import numpy as np
+    import shapely
+
+    from coverage.analysis import covered_share
+
+    net, fxy, cells, cxy, gpd = _inputs(paths, out)
+    # the graph users would hold: osmnx-style networkx graph in metres
+    G = nx.Graph()
+    for i, (x, y) in enumerate(net.node_xy):
+        G.add_node(i, x=x, y=y)
+    for u, v, w in zip(net.edge_u, net.edge_v, net.edge_length_m, strict=True):
+        if not G.has_edge(u, v) or G[u][v]["length"] > w:
+            G.add_edge(int(u), int(v), length=float(w))
+    t = time.perf_counter()
+    from scipy.spatial import cKDTree  # what ox.distance.nearest_nodes does for projected graphs
+
+    _, fnode = cKDTree(net.node_xy).query(fxy)
+    cov = {}
+    cell_geom = cells.geometry.to_numpy()
+    e = cells["elderly"].to_numpy()
+    for name, radius in CIRCLES_M.items():
+        hulls = []
+        for n in fnode:
+            sub = nx.ego_graph(G, int(n), radius=radius, distance="length")
+            pts = shapely.points(np.array([(G.nodes[k]["x"], G.nodes[k]["y"]) for k in sub.nodes]))
+            hulls.append(shapely.convex_hull(shapely.multipoints(pts)))
+        share = covered_share(cell_geom, shapely.union_all(hulls))
+        cov[name] = float((e * share).sum() / e.sum())
+    return {"seconds": time.perf_counter() - t, "coverage_hull": cov}
+
+
+def method_pandana(paths, out):
+    import numpy as np
+    import pandana
+    import pandas as pd
+
+    net, fxy, cells, cxy, _ = _inputs(paths, out)
+    t = time.perf_counter()
+    nodes = pd.DataFrame({"x": net.node_xy[:, 0], "y": net.node_xy[:, 1]})
+    edges = pd.DataFrame({"from": net.edge_u, "to": net.edge_v, "length": net.edge_length_m})
+    pn = pandana.Network(nodes["x"], nodes["y"], edges["from"], edges["to"], edges[["length"]],
+                         twoway=True)
+    pn.precompute(max(CIRCLES_M.values()))
+    pn.set_pois("care", max(CIRCLES_M.values()), 1, fxy[:, 0], fxy[:, 1])
+    cap = max(CIRCLES_M.values())
+    near = pn.nearest_pois(cap, "care", num_pois=1)[1].to_numpy()
+    cnode = pn.get_node_ids(cxy[:, 0], cxy[:, 1]).to_numpy()
+    # pandana reports the search radius itself where no facility was found
+    d = np.where(near[cnode] >= cap, np.inf, near[cnode])
+    e = cells["elderly"].to_numpy()
+    cov = {k: float(e[d <= v].sum() / e.sum()) for k, v in CIRCLES_M.items()}
+    return {"seconds": time.perf_counter() - t, "coverage_node": cov,
+            "reached_nodes_1500": int(np.sum(near <= 1500))}
+
+
+METHODS = {"ours": method_ours, "ours_dist": method_ours_dist, "lower_bound": method_lower_bound,
+           "osmnx": method_osmnx, "pandana": method_pandana}
+
+
+def _child(method: str, paths_json: str, out: str) -> None:
+    paths = json.loads(paths_json)
+    t = time.perf_counter()
+    res = METHODS[method](paths, Path(out))
+    res["wall_s"] = time.perf_counter() - t
+    res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps(res))
+
+
+def run_method(method: str, paths: dict, out: Path, timeout: float) -> dict:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", method, json.dumps(paths), str(out)],
+        capture_output=True, text=True, timeout=timeout, check=False,
+    )
+    for line in proc.stdout.splitlines():
+        if "RESULT " in line:  # pandana prints its progress on the same line
+            return json.loads(line.split("RESULT ", 1)[1])
+    return {"error": (proc.stderr or proc.stdout)[-2000:]}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--scales", type=float, nargs="+", default=[1.0])
+    p.add_argument("--methods", nargs="+", default=list(METHODS))
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "_work"))
+    p.add_argument("--timeout", type=float, default=3600)
+    p.add_argument("--child", nargs=3, metavar=("METHOD", "PATHS", "OUT"), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        _child(*args.child)
+        return
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(json.dumps({"machine": platform.platform(), "cpus": os.cpu_count(),
+                      "python": platform.python_version()}))
+    for scale in args.scales:
+        paths = prepare(scale, out)
+        print(json.dumps({"scale": scale, "prepare": paths}))
+        for m in args.methods:
+            res = run_method(m, paths, out, args.timeout)
+            print(json.dumps({"scale": scale, "method": m, **res}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
