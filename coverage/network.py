@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import networkx as nx
@@ -35,6 +35,9 @@ from scipy import sparse
 
 from ._errors import InputFileError, NetworkError
 from .settings import settings as _settings
+
+if TYPE_CHECKING:
+    from .snapping import SegmentIndex
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +128,13 @@ class StreetNetwork:
     def edge_tree(self) -> shapely.STRtree:
         """Spatial index of the edge geometries."""
         return shapely.STRtree(self.edge_geometry)
+
+    @cached_property
+    def segment_index(self) -> SegmentIndex:
+        """Sampled straight segments for fast exact nearest-edge queries (see snapping)."""
+        from .snapping import SegmentIndex
+
+        return SegmentIndex.build(self)
 
     def edges_gdf(self) -> gpd.GeoDataFrame:
         """Edges as a GeoDataFrame (projected CRS)."""

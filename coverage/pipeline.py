@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import os
 import time
 import warnings
 from collections.abc import Sequence
@@ -30,7 +31,7 @@ import shapely
 from . import __version__
 from ._errors import InputFileError
 from .access import capacity_indicators
-from .analysis import connected_groups, covered_share, elderly_in_regions
+from .analysis import connected_groups
 from .isochrones import (
     ServiceAreaBuilder,
     distances_to_locations,
@@ -40,6 +41,7 @@ from .isochrones import (
 )
 from .network import StreetNetwork, load_network
 from .policy import Circle, Policy, default_policy
+from .raster_overlay import OverlayGrid
 from .result import CoverageResult
 from .settings import settings as _settings
 from .snapping import snap_points
@@ -86,6 +88,23 @@ def _load_inputs(
 
         units = read_boundaries(boundaries)
     return net, fac, pop, units
+
+
+def _differences(a: list[shapely.Geometry], b: list[shapely.Geometry], *, progress: bool,
+                 desc: str) -> list[shapely.Geometry]:
+    """``a[k] - b[k]`` for every k (ring bands of nested service areas), on all cores."""
+    n = len(a)
+    if n == 0:
+        return []
+    chunks = np.array_split(np.arange(n), min(n, 4 * (_settings.n_jobs or os.cpu_count() or 1)))
+    A, B = np.array(a, dtype=object), np.array(b, dtype=object)
+
+    def job(ix: np.ndarray) -> np.ndarray:
+        return shapely.difference(A[ix], B[ix])
+
+    done = run_threaded(job, [(ix,) for ix in chunks], n_jobs=_settings.n_jobs,
+                        progress=progress, desc=desc, unit="chunk")
+    return [polygonal(g) for g in np.concatenate(done)]
 
 
 def _circle_facilities(policy: Policy, circle: Circle, fac: gpd.GeoDataFrame) -> np.ndarray:
@@ -266,12 +285,13 @@ def run(
     wanted_reach = {(tuple(int(i) for i in serving[c.name]), c.limit_cost(walk_speed_m_s=speed))
                     for c in policy.circles}
 
+    grid = OverlayGrid(cell_geom, elderly, pixel_m=_settings.overlay_pixel_m)
+
     def overlay(key: tuple[tuple[int, ...], float]) -> tuple[np.ndarray, np.ndarray | None]:
         idx, lim = key
-        geoms = np.array([polys[(i, lim)] for i in idx], dtype=object)
-        region = shapely.union_all(geoms) if len(geoms) else shapely.Polygon()
-        share = covered_share(cell_geom, region)
-        reached = elderly_in_regions(cell_geom, elderly, geoms) if key in wanted_reach else None
+        geoms = [polys[(i, lim)] for i in idx]
+        share = grid.covered_share(geoms)
+        reached = grid.elderly_in(geoms) if key in wanted_reach else None
         return share, reached
 
     keys = list(overlay_jobs)
@@ -317,12 +337,12 @@ def run(
             cov = elderly * overlays[(tuple(int(i) for i in idx), float(b))][0]
             bands.append({"band": label, "elderly": float((cov - prev_cov).sum()),
                           "share": float((cov - prev_cov).sum() / elderly_in) if elderly_in else 0})
+            rings = _differences(geoms, prev_geoms, progress=progress, desc=f"rings {label}")
             for k, i in enumerate(idx):
-                ring = polygonal(shapely.difference(geoms[k], prev_geoms[k]))
                 sa_rows.append({"facility_id": fac["facility_id"].iat[i],
                                 "type": fac["type"].iat[i], "circle": f"{r.name}:{label}",
                                 "limit": float(b), "unit": r.unit, "elderly_reached": np.nan,
-                                "geometry": ring})
+                                "geometry": rings[k]})
             prev_cov, prev_geoms = cov, geoms
         beyond = elderly_in - float(prev_cov.sum())
         bands.append({"band": r.band_labels()[-1], "elderly": beyond,

@@ -43,6 +43,9 @@ class Settings:
         GEOS releases the GIL, so threads run in parallel.
     walk_exclude_highway
         OSM ``highway`` values that walking can never use.
+    overlay_pixel_m
+        Pixel size of the area-weighted overlay (:mod:`coverage.raster_overlay`):
+        cells' area shares are counted on pixels of this size, metres.
     cache_dir
         Folder of the network cache (None: ``$ELDERCARE_CACHE`` or
         ``~/.cache/eldercare-coverage``); see :mod:`coverage.network_cache`.
@@ -54,6 +57,7 @@ class Settings:
     arc_segments: int = 4
     progress: bool = False
     n_jobs: int | None = None
+    overlay_pixel_m: float = 10.0
     cache_dir: str | None = None
     walk_exclude_highway: frozenset[str] = field(
         default_factory=lambda: frozenset(

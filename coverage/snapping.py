@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import shapely
+from scipy.spatial import cKDTree
 
 from .network import StreetNetwork
 
@@ -47,6 +49,101 @@ class NetworkLocations:
     def take(self, index: np.ndarray) -> NetworkLocations:
         """The locations at ``index`` (integer or boolean array)."""
         return NetworkLocations(self.edge[index], self.offset_m[index], self.snap_m[index])
+
+
+@dataclass(frozen=True)
+class SegmentIndex:
+    """Every straight segment of the network, sampled for fast nearest-edge queries.
+
+    Each segment carries samples no more than ``spacing_m`` apart (its two ends
+    included), so the point of a segment nearest to any x lies within
+    ``spacing_m / 2`` of one of its samples. A query takes the ``k`` samples nearest to
+    x, measures x exactly against their segments and keeps the nearest; the answer is
+    *proved* exact when no segment left out can be nearer: every such segment has all
+    its samples at least as far as the ``k``-th, hence lies at least
+    ``d_k - spacing_m / 2`` away. Points that fail the proof (few: far from the
+    streets, or facing a long straight street) go to the exact STRtree search.
+
+    Attributes
+    ----------
+    start, vector
+        Segment start points and direction vectors, shape (S, 2).
+    edge
+        Edge of each segment, shape (S,).
+    offset0
+        Distance along the edge to the segment's start, metres.
+    tree
+        KD-tree of the samples; ``sample_segment`` maps samples to segments.
+    spacing_m
+        Largest gap between two samples of a segment.
+    """
+
+    start: np.ndarray
+    vector: np.ndarray
+    edge: np.ndarray
+    offset0: np.ndarray
+    tree: cKDTree
+    sample_segment: np.ndarray
+    spacing_m: float
+
+    @classmethod
+    def build(cls, network: StreetNetwork, spacing_m: float = 10.0) -> SegmentIndex:
+        """Index the segments of ``network``'s edge geometries."""
+        coords, edge_of = shapely.get_coordinates(network.edge_geometry, return_index=True)
+        same = edge_of[1:] == edge_of[:-1]
+        seg_start = np.flatnonzero(same)  # segment i runs from coords[i] to coords[i + 1]
+        a = coords[seg_start]
+        vec = coords[seg_start + 1] - a
+        seg_len = np.hypot(vec[:, 0], vec[:, 1])
+        step = np.where(same, np.hypot(*np.diff(coords, axis=0).T), 0.0)
+        cum = np.concatenate([[0.0], np.cumsum(step)])
+        first = np.concatenate([[0], np.flatnonzero(~same) + 1])
+        edge_start_cum = cum[first]
+        offset0 = cum[seg_start] - edge_start_cum[edge_of[seg_start]]
+        n = np.maximum(np.ceil(seg_len / spacing_m).astype(np.int64), 1) + 1
+        owner = np.repeat(np.arange(len(a)), n)
+        pos = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
+        t = pos / (n[owner] - 1)
+        samples = a[owner] + vec[owner] * t[:, None]
+        return cls(a, vec, edge_of[seg_start], offset0, cKDTree(samples), owner, float(spacing_m))
+
+    def nearest(self, xy: np.ndarray, *, k: int = 8, chunk: int = 200_000
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Nearest edge, offset along it and distance for each point.
+
+        Returns
+        -------
+        edge, offset_m, dist_m, proved
+            ``proved`` is False where the answer could not be proved exact (see the
+            class docstring); those rows hold the best of the candidates.
+        """
+        n = len(xy)
+        k = int(min(k, self.tree.n))
+        edge = np.empty(n, dtype=np.int64)
+        offset = np.empty(n)
+        dist = np.empty(n)
+        proved = np.empty(n, dtype=bool)
+        for lo in range(0, n, chunk):
+            p = xy[lo:lo + chunk]
+            dk, sk = self.tree.query(p, k=k, workers=-1)
+            dk, sk = dk.reshape(len(p), k), sk.reshape(len(p), k)
+            seg = self.sample_segment[sk]
+            a, v = self.start[seg], self.vector[seg]
+            rel = p[:, None, :] - a
+            len2 = np.einsum("ijk,ijk->ij", v, v)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                t = np.where(len2 > 0, np.einsum("ijk,ijk->ij", rel, v) / len2, 0.0)
+            t = np.clip(t, 0.0, 1.0)
+            gap = rel - v * t[:, :, None]
+            d = np.hypot(gap[:, :, 0], gap[:, :, 1])
+            best = np.argmin(d, axis=1)
+            rows = np.arange(len(p))
+            bseg, bt = seg[rows, best], t[rows, best]
+            edge[lo:lo + len(p)] = self.edge[bseg]
+            offset[lo:lo + len(p)] = self.offset0[bseg] + bt * np.sqrt(len2[rows, best])
+            dist[lo:lo + len(p)] = d[rows, best]
+            proved[lo:lo + len(p)] = d[rows, best] <= dk[:, -1] - self.spacing_m / 2
+        return edge, offset, dist, proved
 
 
 def snap_points(
@@ -87,16 +184,26 @@ def snap_points(
     valid = np.isfinite(xy).all(axis=1)
     if not valid.any():
         return NetworkLocations(edge, offset, snap)
-    points = shapely.points(xy[valid])
-    idx_in, idx_edge = network.edge_tree.query_nearest(points, all_matches=False)
-    # query_nearest returns pairs sorted by input; one match per point without max_distance
-    order = np.argsort(idx_in, kind="stable")
-    idx_in, idx_edge = idx_in[order], idx_edge[order]
-    geoms = network.edge_geometry[idx_edge]
-    dist = shapely.distance(points[idx_in], geoms)
-    pos = np.flatnonzero(valid)[idx_in]
-    snap[pos] = dist
-    ok = dist <= max_snap_m
-    edge[pos[ok]] = idx_edge[ok]
-    offset[pos[ok]] = shapely.line_locate_point(geoms[ok], points[idx_in][ok])
+    pos = np.flatnonzero(valid)
+    e_all, off_all, d_all, proved = network.segment_index.nearest(xy[valid])
+    hard = np.flatnonzero(~proved)
+    if len(hard):
+        # not proved by the samples: ask the STRtree for any edge strictly nearer
+        points = shapely.points(xy[valid][hard])
+        ii, jj = network.edge_tree.query(points, predicate="dwithin",
+                                         distance=np.maximum(d_all[hard] * (1 - 1e-12) - 1e-9, 0))
+        if len(ii):
+            d = shapely.distance(points[ii], network.edge_geometry[jj])
+            better = pd.DataFrame({"i": ii, "j": jj, "d": d})
+            better = better.loc[better.groupby("i")["d"].idxmin()]
+            i, j = better["i"].to_numpy(), better["j"].to_numpy()
+            fix = better["d"].to_numpy() < d_all[hard[i]]
+            i, j = i[fix], j[fix]
+            e_all[hard[i]] = j
+            d_all[hard[i]] = better["d"].to_numpy()[fix]
+            off_all[hard[i]] = shapely.line_locate_point(network.edge_geometry[j], points[i])
+    snap[pos] = d_all
+    ok = d_all <= max_snap_m
+    edge[pos[ok]] = e_all[ok]
+    offset[pos[ok]] = off_all[ok]
     return NetworkLocations(edge, offset, snap)

@@ -181,6 +181,29 @@ def test_area_weighted_coverage_equals_subsampled_pointwise_rule(network, layers
         assert got == pytest.approx(want, abs=0.005), circle
 
 
+def test_pixel_overlay_equals_exact_polygon_clipping(network, layers):
+    """The overlay counts 10 m pixels; clipping each cell exactly against the union of the
+    service-area layer (GEOS) must give the same rates and nearly the same cell shares."""
+    from coverage.analysis import covered_share, elderly_in_regions
+
+    pop = layers["population"].to_crs(network.crs)
+    cells = pop.geometry.to_numpy()
+    elderly = pop["elderly"].to_numpy()
+    sa = layers["service_areas"].to_crs(network.crs)
+    for circle in ("walk_1500m", "home_500m"):
+        polys = sa[sa["circle"] == circle]
+        geoms = shapely.make_valid(polys.geometry.to_numpy())  # after the WGS-84 round trip
+        exact = covered_share(cells, shapely.union_all(geoms))
+        got = pop[f"{circle}_share"].to_numpy()
+        assert (elderly * got).sum() / elderly.sum() == pytest.approx(
+            (elderly * exact).sum() / elderly.sum(), abs=5e-4), circle
+        assert np.abs(got - exact).mean() < 0.01, circle
+        assert np.abs(got - exact).max() < 0.2, circle
+        reached = elderly_in_regions(cells, elderly, geoms)
+        np.testing.assert_allclose(polys["elderly_reached"].to_numpy(), reached,
+                                   rtol=0.03, atol=1.0)
+
+
 def test_gaps_are_ranked_unserved_groups(layers):
     gaps = layers["gaps"]
     g = gaps[gaps["circle"] == "walk_1500m"].sort_values("rank")
