@@ -26,11 +26,12 @@ def render(lines: list[str]) -> str:
             prep[r["scale"]] = r["prepare"]
     out = [f"Machine: {machine.get('machine', '?')}, {machine.get('cpus', '?')} CPUs, "
            f"Python {machine.get('python', '?')}.", "",
-           "| scale | cells | our `run` (s) | our distance step (s) | lower bound (s) | "
+           "| scale | cells | our `run` (s) | our distance step (s) | + segment index (s) | "
+           "lower bound (s) | "
            "distance / lower bound | osmnx recipe (s) | osmnx / our distances | "
            "osmnx / our `run` | pandana (s) | peak RSS of `run` (MB) | generate (s) | "
            "first load, OSM XML (s) |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for scale in sorted(by_scale):
         m = by_scale[scale]
 
@@ -42,7 +43,8 @@ def render(lines: list[str]) -> str:
                                sec("pandana"))
         cells = m.get("ours", {}).get("cells", "")
         out.append(
-            f"| {scale:g} | {cells} | {ours:.1f} | {dist:.3f} | {low:.3f} | {dist / low:.0f}x | "
+            f"| {scale:g} | {cells} | {ours:.1f} | {dist:.3f} | {sec('ours_dist', 'index_s'):.3f} | "
+            f"{low:.3f} | {dist / low:.0f}x | "
             f"{osm:.2f} | {osm / dist:.1f}x | {osm / ours:.2f}x | {pan:.2f} | "
             f"{m.get('ours', {}).get('peak_rss_mb', float('nan')):.0f} | "
             f"{prep.get(scale, {}).get('generate_s', '')} | "

@@ -10,7 +10,7 @@ areas measured by counting a lattice of points per cell (about 100 for 100 m cel
 and 10 m pixels): counts stay extensive and totals are conserved exactly (shares lie
 in 0..1). Per cell the share is within about one pixel row of the exact polygon
 clip (up to 0.1 of a 100 m cell where a boundary runs along it, 0.002 on average on
-the demo); county rates agree to 0.01 point (tests compare it with exact clipping).
+the demo); county rates agree within 0.05 point (tests compare it with exact clipping).
 
 Cells too small to hold a pixel centre (fine vector grids, slivers at a boundary)
 are clipped exactly against the polygons instead, so no cell is left out.
