@@ -97,8 +97,9 @@ class SegmentIndex:
         seg_len = np.hypot(vec[:, 0], vec[:, 1])
         step = np.where(same, np.hypot(*np.diff(coords, axis=0).T), 0.0)
         cum = np.concatenate([[0.0], np.cumsum(step)])
-        first = np.concatenate([[0], np.flatnonzero(~same) + 1])
-        edge_start_cum = cum[first]
+        first = np.concatenate([[0], np.flatnonzero(~same) + 1])[: len(coords)]
+        edge_start_cum = np.zeros(network.n_edges)
+        edge_start_cum[edge_of[first]] = cum[first]  # edges without coordinates have none
         offset0 = cum[seg_start] - edge_start_cum[edge_of[seg_start]]
         n = np.maximum(np.ceil(seg_len / spacing_m).astype(np.int64), 1) + 1
         owner = np.repeat(np.arange(len(a)), n)
@@ -183,6 +184,9 @@ def snap_points(
     snap = np.full(n, np.nan)
     valid = np.isfinite(xy).all(axis=1)
     if not valid.any():
+        return NetworkLocations(edge, offset, snap)
+    if network.segment_index.tree.n == 0:  # no street at all: nothing is near one
+        snap[valid] = np.inf
         return NetworkLocations(edge, offset, snap)
     pos = np.flatnonzero(valid)
     e_all, off_all, d_all, proved = network.segment_index.nearest(xy[valid])
