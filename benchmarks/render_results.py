@@ -52,7 +52,7 @@ def render(lines: list[str]) -> str:
     out += ["", "Coverage of the elderly (share) by each method, full-size county:", "",
             "| method | walk_1500m | walk_15min (810 m) | home_500m | what it measures |",
             "|---|---|---|---|---|"]
-    what = {"ours": "area-weighted share of each cell inside the exact service areas",
+    what = {"ours": "area-weighted share (10 m pixels) of each cell inside the service areas",
             "ours_dist": "cell centres by exact network distance (partial edges, access legs)",
             "lower_bound": "cell centres by the distance of their nearest node to the "
                            "facilities' nearest nodes",
