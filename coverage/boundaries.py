@@ -28,6 +28,7 @@ import pandas as pd
 import shapely
 
 from ._errors import InputFileError, NoCrsError
+from ._vector import first_layer
 
 log = logging.getLogger(__name__)
 
@@ -70,17 +71,10 @@ def _text_id(value: Any) -> str | None:
 
 
 def _read(path: Path, layer: str | None) -> gpd.GeoDataFrame:
-    import pyogrio
-
     if not path.exists():
         raise InputFileError(f"{path}: boundary file not found")
     try:
-        if layer is None:
-            layers = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
-            if len(layers) > 1:
-                log.warning("%s: %d layers %s; reading the first (pass layer=...)",
-                            path, len(layers), layers)
-            layer = layers[0] if layers else None
+        layer = first_layer(path, layer)
         try:
             return gpd.read_file(path, layer=layer, engine="pyogrio")
         except UnicodeDecodeError as exc:

@@ -36,6 +36,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from ._errors import InputFileError, InputRowError, NoCrsError
+from ._vector import read_layer
 from .chinese_crs import (
     bd09_to_wgs84,
     from_wgs84,
@@ -250,19 +251,7 @@ class _Geo:
 
 
 def _read_vector(path: Path, layer: str | None) -> gpd.GeoDataFrame:
-    import pyogrio
-
-    try:
-        if layer is None:
-            layers = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
-            if len(layers) > 1:
-                log.warning("%s: %d layers %s; reading the first (pass layer=...)",
-                            path, len(layers), layers)
-            layer = layers[0] if layers else None
-        gdf = gpd.read_file(path, layer=layer, engine="pyogrio")
-    except Exception as exc:  # pyogrio raises several error types
-        raise InputFileError(f"{path}: cannot read layer {layer!r} ({exc})") from exc
-    return gdf
+    return read_layer(path, layer)
 
 
 def _rows_from_vector(

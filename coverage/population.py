@@ -33,6 +33,7 @@ import pandas as pd
 import shapely
 
 from ._errors import InputFileError, NoCrsError
+from ._vector import read_layer
 
 log = logging.getLogger(__name__)
 
@@ -279,20 +280,9 @@ def worldpop_age_files(
 
 # --------------------------------------------------------------------------- vector grids
 def _read_layer(path: Path, layer: str | None) -> gpd.GeoDataFrame:
-    import pyogrio
-
     if not path.exists():
         raise InputFileError(f"{path}: file not found")
-    try:
-        if layer is None:
-            layers = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
-            if len(layers) > 1:
-                log.warning("%s: %d layers %s; reading the first (pass layer=...)",
-                            path, len(layers), layers)
-            layer = layers[0] if layers else None
-        return gpd.read_file(path, layer=layer, engine="pyogrio")
-    except Exception as exc:  # pyogrio raises several error types
-        raise InputFileError(f"{path}: cannot read layer {layer!r} ({exc})") from exc
+    return read_layer(path, layer)
 
 
 def read_population_vector(
