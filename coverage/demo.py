@@ -55,6 +55,8 @@ from affine import Affine
 from scipy import ndimage, sparse
 from scipy.spatial import Delaunay, cKDTree
 
+from ._geometry import polygonal
+
 __all__ = [
     "DEMO_CENTER_LONLAT",
     "DEMO_ELDERLY_TOTAL",
@@ -1260,12 +1262,12 @@ def _units(spec: DemoSpec, rng: np.random.Generator, county: shapely.Polygon, ri
     cells = np.array(shapely.get_parts(vor))
     bad = ~shapely.is_valid(cells)
     if bad.any():  # GEOS can return self-touching cells for near-cocircular seeds
-        cells[bad] = [_polygonal(g) for g in shapely.make_valid(cells[bad])]
+        cells[bad] = [polygonal(g) for g in shapely.make_valid(cells[bad])]
     cells = shapely.intersection(cells, county)
     cells_ll = shapely.transform(cells, lambda c: np.round(_to_lonlat(c), 6))
     bad = ~shapely.is_valid(cells_ll)
     if bad.any():  # rounding to 6 decimals can pinch a sliver
-        cells_ll[bad] = [_polygonal(g) for g in shapely.make_valid(cells_ll[bad])]
+        cells_ll[bad] = [polygonal(g) for g in shapely.make_valid(cells_ll[bad])]
     cells_ll = shapely.remove_repeated_points(cells_ll)
     tnames = sub_names + town_names + _unique_list(_TOWNSHIPS, spec.n_townships, "新乡")
     rows: list[dict[str, Any]] = []
@@ -1279,7 +1281,7 @@ def _units(spec: DemoSpec, rng: np.random.Generator, county: shapely.Polygon, ri
             rows.append({"unit_id": seeds[k].unit_id, "name": seeds[k].name, "level": "village",
                          "parent_id": tid, "urban_rural_code": seeds[k].code,
                          "geometry": cells_ll[k]})
-        tgeom = _polygonal(shapely.union_all(cells_ll[members])) if members else None
+        tgeom = polygonal(shapely.union_all(cells_ll[members])) if members else None
         if t < spec.n_subdistricts:
             tcode = 111
         elif t < spec.n_subdistricts + spec.n_towns:
@@ -1292,14 +1294,6 @@ def _units(spec: DemoSpec, rng: np.random.Generator, county: shapely.Polygon, ri
     units = units[units.geometry.notna()].sort_values("unit_id").reset_index(drop=True)
     units["urban_rural_code"] = units["urban_rural_code"].astype("int64")
     return units, seeds
-
-
-def _polygonal(g: shapely.Geometry) -> shapely.Geometry:
-    """Keep only the polygon parts of a geometry (after make_valid or union)."""
-    if g.geom_type in ("Polygon", "MultiPolygon"):
-        return g
-    parts = [p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")]
-    return shapely.union_all(parts)
 
 
 # ----------------------------------------------------------------------------- population

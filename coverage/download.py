@@ -37,7 +37,7 @@ from .network import (
     _osmnx_way_tags,
     network_from_graph,
 )
-from .network_cache import default_cache_dir, read_network, save_network
+from .network_cache import default_cache_dir, read_network, store
 
 log = logging.getLogger(__name__)
 
@@ -148,9 +148,4 @@ def download_network(*, place: str | None = None, polygon: Any = None,
             log.warning("download cache %s is unreadable (%s); downloading again", entry, exc)
     G = download_graph(place=place, polygon=polygon, bbox=bbox, mode=mode, cache_dir=folder)
     source = "OpenStreetMap " + json.dumps(q, ensure_ascii=False)
-    net = network_from_graph(G, mode=mode, source=source)
-    try:
-        save_network(net, entry)
-    except OSError as exc:
-        log.warning("could not write the download cache %s (%s)", entry, exc)
-    return net
+    return store(network_from_graph(G, mode=mode, source=source), entry)

@@ -54,14 +54,17 @@ from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 from tqdm.auto import tqdm
 
+from ._geometry import polygonal
 from .network import StreetNetwork
 from .snapping import NetworkLocations
-from .street_regions import StreetRegions, street_regions
+from .street_regions import StreetRegions, dissolve, regions_for
 
 log = logging.getLogger(__name__)
 
 _EPS = 1e-9  # metres: offsets closer than this are the same point
 _GRID_M = 1e-3  # metres: precision grid of the robust (snap-rounding) union fallback
+_EPS_WIDTH = 1e-6  # metres: a narrower strip is nothing (and an invalid ring)
+_WHOLE_MARGIN_M = 0.5  # metres of slack before a region counts as wholly inside an area
 T = TypeVar("T")
 
 
@@ -241,19 +244,25 @@ class ServiceAreaBuilder:
         Nearest-street regions to clip each piece to (see :mod:`coverage.street_regions`),
         so that the polygon follows the point-wise rule; computed here when None.
         ``False`` skips the clip (faster, slightly larger polygons).
+    whole_regions
+        Take the nearest-street regions that lie wholly inside an area as they are,
+        instead of building and dissolving their pieces (the same polygon, faster);
+        False builds every piece.
     """
 
     def __init__(self, network: StreetNetwork, *, max_snap_m: float, arc_segments: int = 4,
-                 regions: StreetRegions | None | bool = None, tolerance_m: float = 0.25):
+                 regions: StreetRegions | None | bool = None, tolerance_m: float = 0.25,
+                 whole_regions: bool = True):
         self.network = network
         self.max_snap_m = float(max_snap_m)
         self.arc_segments = int(arc_segments)
         self.tolerance_m = float(tolerance_m)
+        self.whole_regions = bool(whole_regions)
         self._node_tree = cKDTree(network.node_xy)
         self._prepare_vertices()
         self._prepare_incidence()
         if regions is None or regions is True:
-            regions = street_regions(network, margin_m=self.max_snap_m + 100.0)
+            regions = regions_for(network, margin_m=self.max_snap_m + 100.0)
         self.regions: StreetRegions | None = regions or None
 
     # -- one-off preparation ------------------------------------------------------------
@@ -274,26 +283,31 @@ class ServiceAreaBuilder:
         lengths = cum[start[1:] - 1]
         self.edge_base = np.concatenate([[0.0], np.cumsum(lengths + 1.0)[:-1]])
         self.vertex_key = self.edge_base[edge_of] + cum
-        # polar cones at interior vertices and at nodes
-        j = np.arange(len(coords)) - start[:-1][edge_of]
-        last = start[1:][edge_of] - 1
-        first_v = j == 0
-        last_v = np.arange(len(coords)) == last
-        interior = ~first_v & ~last_v
-        idx = np.flatnonzero(interior)
-        prev_dir = coords[idx - 1] - coords[idx]
-        next_dir = coords[idx + 1] - coords[idx]
-        self.vertex_split = self._split_vertices(coords, edge_of, cum)
+        # pieces follow the chords between kept vertices (see _split_vertices); the
+        # chord of every vertex runs from the kept vertex at or before it to the one at
+        # or after it (both ends of an edge are kept)
+        split = self._split_vertices(coords, edge_of, cum)
+        ids = np.arange(len(coords))
+        self.vertex_split = split
+        self.kept_prev = np.maximum.accumulate(np.where(split, ids, 0))
+        self.kept_next = np.minimum.accumulate(np.where(split, ids, len(coords))[::-1])[::-1]
+        # polar cones of the chords at interior kept vertices and at nodes
+        j = ids - start[:-1][edge_of]
+        interior = (j > 0) & (ids != start[1:][edge_of] - 1)
+        idx = np.flatnonzero(interior & split)
+        prev_dir = coords[self.kept_prev[idx - 1]] - coords[idx]
+        next_dir = coords[self.kept_next[idx + 1]] - coords[idx]
         groups = np.concatenate([idx, idx])
         dirs = np.concatenate([prev_dir, next_dir])
         v_start, v_width = _polar_cones(groups, dirs, len(coords))
-        # nodes: the first segment of every edge seen from each end
+        # nodes: the first chord of every edge seen from each end
         e_idx = np.arange(net.n_edges)
         s0, s1 = start[:-1], start[1:] - 1
         multi = (s1 - s0) >= 1
         e_idx, s0, s1 = e_idx[multi], s0[multi], s1[multi]
         node_groups = np.concatenate([net.edge_u[e_idx], net.edge_v[e_idx]])
-        node_dirs = np.concatenate([coords[s0 + 1] - coords[s0], coords[s1 - 1] - coords[s1]])
+        node_dirs = np.concatenate([coords[self.kept_next[s0 + 1]] - coords[s0],
+                                    coords[self.kept_prev[s1 - 1]] - coords[s1]])
         n_start, n_width = _polar_cones(node_groups, node_dirs, net.n_nodes)
         self.vertex_cone = (v_start, v_width)
         self.node_cone = (n_start, n_width)
@@ -440,55 +454,115 @@ class ServiceAreaBuilder:
         ss = np.concatenate([ss, *new_s])
         ks, ss = _sorted_unique(ks, ss)
         r = np.clip(limit - cost(ks, ss), 0.0, cap)
-        xy = self._points_at(edges[ks], ss)
-        # 3. trapezoids over pieces with any budget
+        xy, along, chord = self._points_at(edges[ks], ss)
+        # 3. regions of the plane wholly inside the area are taken whole (no pieces)
+        ends = ends_of(net, edges)
+        whole_e, whole_n = self._whole_regions(edges, ks, r, ends, D(ends), limit)
+        whole_u = whole_n[np.searchsorted(ends, net.edge_u[edges])]
+        whole_v = whole_n[np.searchsorted(ends, net.edge_v[edges])]
+        need = ~(whole_e & whole_u & whole_v)  # pieces of an edge with a region not taken whole
+        # 4. strips over pieces with any budget, one per run of pieces along a chord
         same = (ks[1:] == ks[:-1]) & ((ss[1:] - ss[:-1]) > _EPS)
-        piece = np.flatnonzero(same & ((r[:-1] > 0) | (r[1:] > 0)))
-        p0, p1 = xy[piece], xy[piece + 1]
-        r0, r1 = r[piece], r[piece + 1]
-        d = p1 - p0
-        norm = np.hypot(d[:, 0], d[:, 1])
-        good = norm > _EPS
-        p0, p1, r0, r1, d, norm = p0[good], p1[good], r0[good], r1[good], d[good], norm[good]
-        nrm = np.column_stack([-d[:, 1], d[:, 0]]) / norm[:, None]
-        ring = np.stack([p0 + nrm * r0[:, None], p1 + nrm * r1[:, None],
-                         p1 - nrm * r1[:, None], p0 - nrm * r0[:, None],
-                         p0 + nrm * r0[:, None]], axis=1)
-        traps = shapely.polygons(ring)
-        trap_edge = edges[ks[piece]][good]
-        # 4. sectors at vertices (interior vertices from the offsets, nodes from D)
+        wide = r > _EPS_WIDTH
+        piece = np.flatnonzero(same & (wide[:-1] | wide[1:]) & need[ks[:-1]])
+        piece = piece[np.hypot(*(xy[piece + 1] - xy[piece]).T) > _EPS]
+        traps, trap_first = _strips(xy, along, chord, r, piece)
+        trap_k = ks[trap_first]
+        # 5. sectors at vertices (interior vertices from the offsets, nodes from D)
         vkeys = self.edge_base[edges[ks]] + ss
         at_vertex = np.searchsorted(self.vertex_key, vkeys)
         at_vertex = np.clip(at_vertex, 0, len(self.vertex_key) - 1)
-        hit = np.abs(self.vertex_key[at_vertex] - vkeys) <= 1e-7
+        hit = (np.abs(self.vertex_key[at_vertex] - vkeys) <= 1e-7) & need[ks]
         vi, vr = at_vertex[hit], r[hit]
         c_start, c_width = self.vertex_cone[0][vi], self.vertex_cone[1][vi]
         v_sect, v_keep = self._sectors(self.coords[vi], vr, c_start, c_width)
-        node_r = np.clip(limit - dist[dist <= limit], 0.0, cap)
-        n_sect, n_keep = self._sectors(net.node_xy[reached], node_r, self.node_cone[0][reached],
-                                       self.node_cone[1][reached])
+        part_n = reached[~whole_n[np.searchsorted(ends, reached)]]
+        node_r = np.clip(limit - D(part_n), 0.0, cap)
+        n_sect, n_keep = self._sectors(net.node_xy[part_n], node_r, self.node_cone[0][part_n],
+                                       self.node_cone[1][part_n])
         if self.regions is not None:  # each piece only where its street is the nearest
-            traps = shapely.intersection(traps, self.regions.edge[trap_edge])
-            v_sect = shapely.intersection(v_sect, self.regions.edge[self.vertex_edge[vi][v_keep]])
-            n_sect = shapely.intersection(n_sect, self.regions.node[reached[n_keep]])
-        geoms = np.concatenate([traps, v_sect, n_sect])
-        if len(geoms) == 0:
-            return shapely.Polygon()
-        try:
-            union = shapely.union_all(geoms)
-        except shapely.errors.GEOSException:  # nearly coincident clipped edges: snap-round
-            union = shapely.union_all(geoms, grid_size=_GRID_M)
-        return polygonal(shapely.make_valid(union))
+            ends_whole = (whole_e, whole_u, whole_v)
+            traps = self._clip(traps, edges, trap_k, *ends_whole)
+            v_sect = self._clip(v_sect, edges, ks[hit][v_keep], *ends_whole)
+            n_sect = shapely.intersection(n_sect, self.regions.node[part_n[n_keep]])
+            whole = np.concatenate([self.regions.edge_own[edges[whole_e]],
+                                    self.regions.node[ends[whole_n]]])
+        else:
+            whole = np.empty(0, dtype=object)
+        return _assemble(whole, np.concatenate([traps, v_sect, n_sect]))
 
-    def _points_at(self, edge: np.ndarray, s: np.ndarray) -> np.ndarray:
-        """Coordinates of the points at offsets ``s`` along edges ``edge``."""
+    def _clip(self, pieces: np.ndarray, edges: np.ndarray, k: np.ndarray, whole_e: np.ndarray,
+              whole_u: np.ndarray, whole_v: np.ndarray) -> np.ndarray:
+        """Pieces of ``edges[k]`` clipped to where their edge is the nearest street.
+
+        The region of an edge taken whole needs its pieces only inside its end nodes'
+        regions that are not.
+        """
+        reg, net = self.regions, self.network
+        assert reg is not None
+        part = ~whole_e[k]
+        out = [shapely.intersection(pieces[part], reg.edge[edges[k[part]]])]
+        for end, whole_end in ((net.edge_u, whole_u), (net.edge_v, whole_v)):
+            m = whole_e[k] & ~whole_end[k]
+            out.append(shapely.intersection(pieces[m], reg.node[end[edges[k[m]]]]))
+        return np.concatenate(out)
+
+    def _whole_regions(
+        self, edges: np.ndarray, ks: np.ndarray, r: np.ndarray, ends: np.ndarray,
+        end_cost: np.ndarray, limit: float,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Which nearest-street regions lie wholly inside the area.
+
+        The budget ``r`` is linear between the offsets of ``ks``, so its minimum along
+        an edge is the minimum at those offsets. An edge's own region lies within
+        ``edge_depth`` of the edge: when the budget never drops below that (plus the
+        simplification tolerance), every point of the region is within its nearest
+        piece. A node's region lies within ``node_depth`` of the node and a point of it
+        projects onto an incident street no farther than that from the node, where the
+        budget is at least the node's less that distance: at a point ``t`` along the
+        street and ``h`` off it, ``t**2 + h**2 <= depth**2``, so a budget of ``sqrt(2)``
+        times the depth at the node covers the region.
+
+        Returns
+        -------
+        whole_e, whole_n
+            Masks over ``edges`` and over ``ends`` (their sorted end nodes).
+        """
+        reg = self.regions
+        if reg is None or not self.whole_regions:
+            return np.zeros(len(edges), bool), np.zeros(len(ends), bool)
+        margin = self.tolerance_m + _WHOLE_MARGIN_M
+        first = np.ones(len(ks), dtype=bool)
+        first[1:] = ks[1:] != ks[:-1]
+        min_r = np.zeros(len(edges))
+        if len(ks):
+            min_r[ks[first]] = np.minimum.reduceat(r, np.flatnonzero(first))
+        whole_e = min_r >= reg.edge_depth[edges] + margin
+        r_end = np.clip(limit - end_cost, 0.0, self.max_snap_m)
+        whole_n = r_end >= np.sqrt(2.0) * reg.node_depth[ends] + margin
+        return whole_e, whole_n
+
+    def _points_at(
+        self, edge: np.ndarray, s: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Points at offsets ``s`` along edges ``edge``, on the chords between kept vertices.
+
+        Returns the coordinates, the unit direction of each point's chord (the one
+        running on from the point) and the chord's id (its first vertex). Pieces of
+        one chord share the direction exactly, so they join without slivers.
+        """
         key = self.edge_base[edge] + s
         i = np.searchsorted(self.vertex_key, key, side="right") - 1
         i = np.clip(i, self.edge_start[edge], self.edge_start[edge + 1] - 2)
-        seg = self.vertex_cum[i + 1] - self.vertex_cum[i]
-        t = np.where(seg > 0, (s - self.vertex_cum[i]) / np.where(seg > 0, seg, 1.0), 0.0)
+        a, b = self.kept_prev[i], self.kept_next[i + 1]
+        span = self.vertex_cum[b] - self.vertex_cum[a]
+        ok = span > 0
+        t = np.where(ok, (s - self.vertex_cum[a]) / np.where(ok, span, 1.0), 0.0)
         t = np.clip(t, 0.0, 1.0)[:, None]
-        return self.coords[i] * (1 - t) + self.coords[i + 1] * t
+        d = self.coords[b] - self.coords[a]
+        norm = np.hypot(d[:, 0], d[:, 1])
+        unit = d / np.where(norm > 0, norm, 1.0)[:, None]
+        return self.coords[a] + t * d, unit, a
 
     def _sectors(
         self, center: np.ndarray, radius: np.ndarray, start: np.ndarray, width: np.ndarray
@@ -505,19 +579,68 @@ class ServiceAreaBuilder:
         return shapely.polygons(ring), keep
 
 
-def polygonal(geom: shapely.Geometry) -> shapely.Geometry:
-    """The polygons of ``geom`` (a Polygon or MultiPolygon); lines and points dropped.
+def _strips(
+    xy: np.ndarray, along: np.ndarray, chord: np.ndarray, r: np.ndarray, piece: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Polygons of the points within ``r`` of runs of pieces along one chord.
 
-    Clipping and unions can leave zero-area slivers as lines in a GeometryCollection;
-    outputs (GeoPackage layers, GeoJSON) want one polygonal type.
+    Piece ``j`` runs from point ``j`` to point ``j + 1`` with the half-width ``r``
+    linear between them: a trapezoid. Consecutive pieces on the same chord share
+    their end and its normal, so a run of them, split where the width drops to 0,
+    is one simple polygon: the left offsets forward, the right offsets back.
+
+    Returns the polygons and the first piece of each.
     """
-    if geom.geom_type in ("Polygon", "MultiPolygon"):
-        return geom
-    parts = [p for p in shapely.get_parts(geom) if p.geom_type in ("Polygon", "MultiPolygon")]
-    polys = [q for p in parts for q in shapely.get_parts(p)]
-    if not polys:
-        return shapely.Polygon()
-    return polys[0] if len(polys) == 1 else shapely.MultiPolygon(polys)
+    if len(piece) == 0:
+        return np.empty(0, dtype=object), piece
+    joined = np.zeros(len(piece), dtype=bool)
+    joined[1:] = ((piece[1:] == piece[:-1] + 1) & (chord[piece[1:]] == chord[piece[:-1]])
+                  & (r[piece[1:]] > _EPS_WIDTH))
+    first = piece[~joined]
+    last = np.concatenate([piece[:-1][~joined[1:]], [piece[-1]]])
+    n = last - first + 2  # points per run
+    start = np.concatenate([[0], np.cumsum(n)[:-1]])
+    total = int(n.sum())
+    run_of = np.repeat(np.arange(len(n)), n)
+    q = np.arange(total) - start[run_of]
+    pts = first[run_of] + q
+    d = along[first][run_of]
+    nrm = np.column_stack([-d[:, 1], d[:, 0]]) * r[pts][:, None]
+    left, right = xy[pts] + nrm, xy[pts] - nrm
+    back = start[run_of] + n[run_of] - 1 - q  # the right side, walked backwards
+    coords = np.concatenate([left, right[back], left[start]])
+    ring = np.concatenate([run_of, run_of, np.arange(len(n))])
+    key = np.concatenate([q, n[run_of] + q, 2 * n])
+    order = np.lexsort((key, ring))
+    return shapely.polygons(shapely.linearrings(coords[order], indices=ring[order])), first
+
+
+def ends_of(network: StreetNetwork, edges: np.ndarray) -> np.ndarray:
+    """Sorted unique end nodes of ``edges``."""
+    return np.unique(np.concatenate([network.edge_u[edges], network.edge_v[edges]]))
+
+
+def _union(geoms: np.ndarray) -> shapely.Geometry:
+    try:
+        return shapely.union_all(geoms)
+    except shapely.errors.GEOSException:  # nearly coincident clipped edges: snap-round
+        return shapely.union_all(geoms, grid_size=_GRID_M)
+
+
+def _assemble(whole: np.ndarray, pieces: np.ndarray) -> shapely.Geometry:
+    """Union of whole regions (which tile without overlap) and clipped pieces.
+
+    The result is snapped to a millimetre grid: the union of pieces clipped along
+    shared region boundaries can leave vertices within nanometres of other edges,
+    valid here but self-intersecting once reprojected to degrees; snap-rounding
+    keeps every vertex clear of the other edges.
+    """
+    pieces = pieces[~shapely.is_empty(pieces)] if len(pieces) else pieces
+    body = dissolve(whole) if len(whole) else shapely.Polygon()
+    if len(pieces):
+        rest = _union(pieces)
+        body = rest if body.is_empty else _union(np.array([body, rest], dtype=object))
+    return polygonal(shapely.set_precision(body, _GRID_M))
 
 
 def _sorted_unique(k: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -77,6 +77,11 @@ class StreetNetwork:
         False for walking: every edge can be used both ways.
     source
         Where the network came from (file path or description).
+    meta
+        Free-form facts about the source (bounding box, OSM timestamp, ...).
+    cache_file
+        This network's entry in the disk cache (:mod:`coverage.network_cache`), where
+        data derived from it (street regions) is cached alongside; None when uncached.
     """
 
     crs: pyproj.CRS
@@ -91,6 +96,7 @@ class StreetNetwork:
     directed: bool = False
     source: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    cache_file: str | None = None
 
     @property
     def n_nodes(self) -> int:

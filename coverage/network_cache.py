@@ -63,27 +63,32 @@ def cache_key(source: str | Path, *, mode: str = "walk", to_crs: Any = None) -> 
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def save_network(net: StreetNetwork, path: str | Path) -> Path:
-    """Write ``net`` to ``path`` (``.npz``) atomically; returns the path."""
+def savez_atomic(path: str | Path, **arrays: np.ndarray) -> Path:
+    """``np.savez`` to a temporary file renamed into place: readers never see half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    coords, index = shapely.get_coordinates(net.edge_geometry, return_index=True)
-    offsets = np.concatenate([[0], np.cumsum(np.bincount(index, minlength=net.n_edges))])
-    meta = {"crs": net.crs.to_wkt(), "mode": net.mode, "directed": net.directed,
-            "source": net.source, "meta": net.meta, "version": FORMAT_VERSION}
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".npz", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, node_id=net.node_id, node_xy=net.node_xy, edge_u=net.edge_u,
-                     edge_v=net.edge_v, edge_length_m=net.edge_length_m,
-                     edge_highway=np.asarray(net.edge_highway, dtype=str),
-                     coords=coords, offsets=offsets,
-                     meta=np.array(json.dumps(meta, default=str)))
+            np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy stubs: **kwds may hit allow_pickle
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def save_network(net: StreetNetwork, path: str | Path) -> Path:
+    """Write ``net`` to ``path`` (``.npz``) atomically; returns the path."""
+    coords, index = shapely.get_coordinates(net.edge_geometry, return_index=True)
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(index, minlength=net.n_edges))])
+    meta = {"crs": net.crs.to_wkt(), "mode": net.mode, "directed": net.directed,
+            "source": net.source, "meta": net.meta, "version": FORMAT_VERSION}
+    return savez_atomic(path, node_id=net.node_id, node_xy=net.node_xy, edge_u=net.edge_u,
+                        edge_v=net.edge_v, edge_length_m=net.edge_length_m,
+                        edge_highway=np.asarray(net.edge_highway, dtype=str),
+                        coords=coords, offsets=offsets,
+                        meta=np.array(json.dumps(meta, default=str)))
 
 
 def read_network(path: str | Path) -> StreetNetwork:
@@ -108,7 +113,8 @@ def read_network(path: str | Path) -> StreetNetwork:
             edge_u=z["edge_u"], edge_v=z["edge_v"], edge_length_m=z["edge_length_m"],
             edge_geometry=np.asarray(geoms, dtype=object),
             edge_highway=z["edge_highway"].astype(object), mode=meta["mode"],
-            directed=bool(meta["directed"]), source=meta["source"], meta=meta["meta"])
+            directed=bool(meta["directed"]), source=meta["source"], meta=meta["meta"],
+            cache_file=str(path))
 
 
 def cached_network(source: str | Path, *, mode: str = "walk", to_crs: Any = None,
@@ -143,8 +149,15 @@ def cached_network(source: str | Path, *, mode: str = "walk", to_crs: Any = None
             log.info("network from cache %s in %.2f s", entry, time.perf_counter() - t0)
             return net
     net = load_network(source, mode=mode, to_crs=to_crs)
+    return store(net, entry)
+
+
+def store(net: StreetNetwork, entry: Path) -> StreetNetwork:
+    """Save ``net`` as cache ``entry`` (a failed write is logged, never fatal); returns it."""
     try:
         save_network(net, entry)
     except OSError as exc:
         log.warning("could not write the network cache %s (%s); continuing without", entry, exc)
+    else:
+        net.cache_file = str(entry)
     return net

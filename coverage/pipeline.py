@@ -30,13 +30,13 @@ import shapely
 
 from . import __version__
 from ._errors import InputFileError
+from ._geometry import polygonal, valid
 from .access import capacity_indicators
 from .analysis import connected_groups
 from .isochrones import (
     ServiceAreaBuilder,
     distances_to_locations,
     nearest_source_reach,
-    polygonal,
     run_threaded,
 )
 from .network import StreetNetwork, load_network
@@ -408,7 +408,7 @@ def run(
     summary["timing_s"] = {k: round(v, 3) for k, v in timing.items()}
 
     def out(g: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-        return g.to_crs(out_crs) if g.crs is not None else g.set_crs(out_crs)
+        return valid(g.to_crs(out_crs) if g.crs is not None else g.set_crs(out_crs))
 
     fac_out = fac_out.drop(columns=[c for c in ("lon", "lat") if c in fac_out.columns])
     result = CoverageResult(

@@ -27,11 +27,15 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import shapely
 
+from ._geometry import polygonal
 from .network import StreetNetwork
+
+FORMAT_VERSION = 1
 
 log = logging.getLogger(__name__)
 
@@ -45,22 +49,55 @@ class StreetRegions:
     Attributes
     ----------
     edge
-        Polygon per edge (network CRS), shape (n_edges,).
+        Polygon per edge (network CRS), shape (n_edges,): nearest to the edge or to
+        one of its end nodes.
     node
         Polygon per node, shape (n_nodes,); empty for nodes without edges.
+    edge_own
+        Polygon per edge nearest to the edge's own samples (its end nodes' regions
+        left out; empty for an edge too short to be sampled between its nodes).
+        ``edge_own`` and ``node`` tile the plane: they share their boundaries exactly.
+    edge_depth, node_depth
+        Upper bound of the distance from any point of ``edge_own`` (``node``) to its
+        edge (node), metres; ``inf`` for a node without a region.
     spacing_m
         Sampling step along the edges.
     """
 
     edge: np.ndarray
     node: np.ndarray
+    edge_own: np.ndarray
+    edge_depth: np.ndarray
+    node_depth: np.ndarray
     spacing_m: float
+
+
+def dissolve(tiles: np.ndarray) -> shapely.Geometry:
+    """Union of polygons that tile without overlap and share their boundaries exactly.
+
+    GEOS's coverage union only drops the shared edges (linear time); it is checked
+    by area (a coverage's union has the summed area) and falls back to the general
+    union.
+    """
+    tiles = tiles[~shapely.is_empty(tiles)]
+    if len(tiles) == 0:
+        return shapely.Polygon()
+    if len(tiles) == 1:
+        return polygonal(tiles[0])
+    total = float(shapely.area(tiles).sum())
+    try:
+        out = shapely.coverage_union_all(tiles)
+        if abs(out.area - total) <= 1e-9 * max(total, 1.0):
+            return polygonal(out)
+    except shapely.errors.GEOSException:
+        pass
+    return polygonal(shapely.union_all(tiles))
 
 
 def _merge(cells: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
     out = np.empty(len(groups), dtype=object)
     for i, idx in enumerate(groups):
-        out[i] = cells[idx[0]] if len(idx) == 1 else shapely.union_all(cells[idx])
+        out[i] = dissolve(cells[idx])
     return out
 
 
@@ -114,15 +151,103 @@ def street_regions(network: StreetNetwork, *, spacing_m: float = 20.0,
     bad = ~shapely.is_valid(cells)
     if bad.any():  # degenerate cells of (nearly) collinear samples
         cells[bad] = shapely.make_valid(cells[bad])
+    # how far a cell reaches from its sample: bounds the distance from any point of a
+    # region to its street (the distance to a point is convex: its maximum over a
+    # convex cell is at a vertex)
+    cxy, cell_of = shapely.get_coordinates(cells, return_index=True)
+    far = np.zeros(len(cells))
+    np.maximum.at(far, cell_of, np.hypot(*(cxy - xy[cell_of]).T))
     order = np.argsort(label, kind="stable")
     bounds = np.searchsorted(label[order], np.arange(n_e + n_n + 1))
     members = [order[bounds[k]:bounds[k + 1]] for k in range(n_e + n_n)]
     node_members = members[n_e:]
-    node = np.array([cells[m[0]] if len(m) else shapely.Polygon() for m in node_members],
-                    dtype=object)
-    edge_groups = [np.concatenate([members[e], node_members[int(u)], node_members[int(v)]])
-                   for e, (u, v) in enumerate(zip(network.edge_u, network.edge_v, strict=True))]
-    edge = _merge(cells, edge_groups)
+    node = np.array([polygonal(cells[m[0]]) if len(m) else shapely.Polygon()
+                     for m in node_members], dtype=object)
+    node_depth = np.array([far[m[0]] if len(m) else np.inf for m in node_members])
+    own = _merge(cells, members[:n_e])
+    edge_depth = np.array([far[m].max() if len(m) else 0.0 for m in members[:n_e]])
+    edge = _merge(np.concatenate([own, node]),
+                  [np.array([e, n_e + u, n_e + v]) for e, (u, v)
+                   in enumerate(zip(network.edge_u, network.edge_v, strict=True))])
     log.info("street regions: %d samples every %g m, %d edges, %.1f s", len(xy), spacing_m,
              n_e, time.perf_counter() - t0)
-    return StreetRegions(edge=edge, node=node, spacing_m=float(spacing_m))
+    return StreetRegions(edge=edge, node=node, edge_own=own, edge_depth=edge_depth,
+                         node_depth=node_depth, spacing_m=float(spacing_m))
+
+
+def regions_for(network: StreetNetwork, *, margin_m: float,
+                spacing_m: float = 20.0) -> StreetRegions:
+    """:func:`street_regions`, kept with the network: in memory and in its disk cache.
+
+    A network loaded through :mod:`coverage.network_cache` keeps its regions in a
+    file next to its cache entry, so a county's regions are computed once.
+    """
+    key = (float(spacing_m), float(margin_m))
+    memo: dict[tuple[float, float], StreetRegions] = network.__dict__.setdefault(
+        "_street_regions", {})
+    if key in memo:
+        return memo[key]
+    path = None
+    if network.cache_file:
+        base = Path(network.cache_file)
+        path = base.with_name(f"{base.stem}.regions-v{FORMAT_VERSION}-{spacing_m:g}-"
+                              f"{margin_m:g}.npz")
+    reg = None
+    if path is not None and path.exists():
+        try:
+            reg = read_regions(path, network)
+        except Exception as exc:
+            log.warning("street regions cache %s is unreadable (%s); computing again", path, exc)
+    if reg is None:
+        reg = street_regions(network, spacing_m=spacing_m, margin_m=margin_m)
+        if path is not None:
+            try:
+                save_regions(reg, path)
+            except OSError as exc:
+                log.warning("could not write the street regions cache %s (%s)", path, exc)
+    memo[key] = reg
+    return reg
+
+
+def _pack(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    wkb = shapely.to_wkb(geoms)
+    sizes = np.fromiter((len(b) for b in wkb), dtype=np.int64, count=len(wkb))
+    return np.frombuffer(b"".join(wkb), dtype=np.uint8), np.concatenate([[0], np.cumsum(sizes)])
+
+
+def _unpack(buf: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    raw = buf.tobytes()
+    return shapely.from_wkb([raw[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)])
+
+
+def save_regions(reg: StreetRegions, path: str | Path) -> Path:
+    """Write ``reg`` to ``path`` (``.npz``, geometries as WKB) atomically."""
+    from .network_cache import savez_atomic
+
+    arrays = {}
+    for name in ("edge", "node", "edge_own"):
+        arrays[f"{name}_wkb"], arrays[f"{name}_offsets"] = _pack(getattr(reg, name))
+    return savez_atomic(path, edge_depth=reg.edge_depth, node_depth=reg.node_depth,
+                        spacing_m=np.array(reg.spacing_m),
+                        version=np.array(FORMAT_VERSION), **arrays)
+
+
+def read_regions(path: str | Path, network: StreetNetwork) -> StreetRegions:
+    """Read regions written by :func:`save_regions` for ``network``.
+
+    Raises
+    ------
+    ValueError
+        When the file is of another format version or does not fit ``network``.
+    """
+    with np.load(Path(path), allow_pickle=False) as z:
+        if int(z["version"]) != FORMAT_VERSION:
+            raise ValueError(f"format {int(z['version'])}, expected {FORMAT_VERSION}")
+        geoms = {name: _unpack(z[f"{name}_wkb"], z[f"{name}_offsets"])
+                 for name in ("edge", "node", "edge_own")}
+        reg = StreetRegions(edge_depth=z["edge_depth"], node_depth=z["node_depth"],
+                            spacing_m=float(z["spacing_m"]), **geoms)
+    if len(reg.edge) != network.n_edges or len(reg.node) != network.n_nodes:
+        raise ValueError(f"{len(reg.edge)} edges and {len(reg.node)} nodes, the network has "
+                         f"{network.n_edges} and {network.n_nodes}")
+    return reg

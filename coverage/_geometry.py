@@ -1,0 +1,39 @@
+"""Small geometry helpers shared by the engine modules."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+
+def polygonal(geom: shapely.Geometry) -> shapely.Geometry:
+    """The polygons of ``geom`` (a Polygon or MultiPolygon); lines and points dropped.
+
+    Clipping, unions and ``make_valid`` can leave zero-area slivers as lines in a
+    GeometryCollection; outputs (GeoPackage layers, GeoJSON) want one polygonal type.
+    """
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
+        return geom
+    parts = [p for p in shapely.get_parts(geom) if p.geom_type in ("Polygon", "MultiPolygon")]
+    polys = [q for p in parts for q in shapely.get_parts(p)]
+    if not polys:
+        return shapely.Polygon()
+    return polys[0] if len(polys) == 1 else shapely.MultiPolygon(polys)
+
+
+def valid(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``gdf`` with its invalid polygons repaired (``make_valid``, polygon parts kept).
+
+    Reprojecting moves every vertex by its own rounding: two edges nanometres apart
+    can cross afterwards. Outputs must open cleanly in QGIS and overlay in GEOS.
+    """
+    geoms = gdf.geometry.to_numpy()
+    bad = ~shapely.is_valid(geoms) & ~shapely.is_missing(geoms)
+    if not bad.any():
+        return gdf
+    out = gdf.copy()
+    fixed = np.array([polygonal(g) if shapely.get_type_id(g) in (3, 6, 7) else g
+                      for g in shapely.make_valid(geoms[bad])], dtype=object)
+    out.loc[bad, out.geometry.name] = fixed
+    return out
