@@ -23,15 +23,15 @@ def render(lines: list[str]) -> str:
         if "method" in r:
             by_scale.setdefault(r["scale"], {})[r["method"]] = r
         elif "prepare" in r:
-            prep[r["scale"]] = r["prepare"]
+            prep[r["scale"]] = {**r["prepare"], "regions_s": r.get("regions_s")}
     out = [f"Machine: {machine.get('machine', '?')}, {machine.get('cpus', '?')} CPUs, "
            f"Python {machine.get('python', '?')}.", "",
            "| scale | cells | our `run` (s) | our distance step (s) | + segment index (s) | "
            "lower bound (s) | "
            "distance / lower bound | osmnx recipe (s) | osmnx / our distances | "
            "osmnx / our `run` | pandana (s) | peak RSS of `run` (MB) | generate (s) | "
-           "first load, OSM XML (s) |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "first load, OSM XML (s) | street regions, once per network (s) |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for scale in sorted(by_scale):
         m = by_scale[scale]
 
@@ -48,7 +48,8 @@ def render(lines: list[str]) -> str:
             f"{osm:.2f} | {osm / dist:.1f}x | {osm / ours:.2f}x | {pan:.2f} | "
             f"{m.get('ours', {}).get('peak_rss_mb', float('nan')):.0f} | "
             f"{prep.get(scale, {}).get('generate_s', '')} | "
-            f"{prep.get(scale, {}).get('first_load_s', '')} |")
+            f"{prep.get(scale, {}).get('first_load_s', '')} | "
+            f"{prep.get(scale, {}).get('regions_s') or ''} |")
     out += ["", "Coverage of the elderly (share) by each method, full-size county:", "",
             "| method | walk_1500m | walk_15min (810 m) | home_500m | what it measures |",
             "|---|---|---|---|---|"]

@@ -33,8 +33,15 @@ to the region of the plane nearest to its edge (:mod:`coverage.street_regions`):
 without the clip, a well-reached street's strip would take in the far side of a
 block whose nearest street is less reached (on the demo that overstated the
 500 m circle by 6 points). Shape points within ``tolerance_m`` of a straight chord
-do not split pieces. Tests compare the polygons with the point-wise rule on
-sampled points and the area shares with a lattice of points per cell.
+do not split pieces: pieces follow the chords, and a run of pieces along one chord
+is one strip (left offsets forward, right offsets back), so neighbours meet edge to
+edge. A region whose budget never drops below its depth (how far it reaches from
+its street) lies wholly inside the area: it is taken as it is, and the regions so
+taken, which share their boundaries exactly, are dissolved by GEOS's coverage union;
+only the fringe is built from pieces. The polygon is snapped to a 1 mm grid so it
+stays valid when reprojected. Tests compare the polygons with the point-wise rule on
+sampled points, the shortcut with building every piece, and the area shares with a
+lattice of points per cell.
 """
 
 from __future__ import annotations
