@@ -69,7 +69,7 @@ from .street_regions import StreetRegions, dissolve, regions_for
 log = logging.getLogger(__name__)
 
 _EPS = 1e-9  # metres: offsets closer than this are the same point
-_GRID_M = 1e-3  # metres: precision grid of the robust (snap-rounding) union fallback
+_GRID_M = 1e-3  # metres: the grid service areas are snapped to (and the robust union falls back to)
 _EPS_WIDTH = 1e-6  # metres: a narrower strip is nothing (and an invalid ring)
 _WHOLE_MARGIN_M = 0.5  # metres of slack before a region counts as wholly inside an area
 T = TypeVar("T")
