@@ -66,12 +66,12 @@ def warm_regions(paths: dict, out: Path) -> float | None:
     """Compute the network's street regions into its cache entry, once (seconds, or None
     when they were cached already): like the network, they are computed once per network."""
     try:
-        from coverage.street_regions import regions_for
+        from coverage.street_regions import regions_for, regions_path
     except ImportError:  # pragma: no cover - before regions were cached
         return None
     net = _network(paths["network"], out)
-    base = Path(net.cache_file or "")
-    if list(base.parent.glob(f"{base.stem}.regions-*-{MAX_SNAP_M + 100:g}.npz")):
+    path = regions_path(net, margin_m=MAX_SNAP_M + 100.0)
+    if path is None or path.exists():
         return None
     t = time.perf_counter()
     regions_for(net, margin_m=MAX_SNAP_M + 100.0)

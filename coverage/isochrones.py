@@ -463,7 +463,7 @@ class ServiceAreaBuilder:
         r = np.clip(limit - cost(ks, ss), 0.0, cap)
         xy, along, chord = self._points_at(edges[ks], ss)
         # 3. regions of the plane wholly inside the area are taken whole (no pieces)
-        ends = ends_of(net, edges)
+        ends = _ends_of(net, edges)
         whole_e, whole_n = self._whole_regions(edges, ks, r, ends, D(ends), limit)
         whole_u = whole_n[np.searchsorted(ends, net.edge_u[edges])]
         whole_v = whole_n[np.searchsorted(ends, net.edge_v[edges])]
@@ -622,7 +622,7 @@ def _strips(
     return shapely.polygons(shapely.linearrings(coords[order], indices=ring[order])), first
 
 
-def ends_of(network: StreetNetwork, edges: np.ndarray) -> np.ndarray:
+def _ends_of(network: StreetNetwork, edges: np.ndarray) -> np.ndarray:
     """Sorted unique end nodes of ``edges``."""
     return np.unique(np.concatenate([network.edge_u[edges], network.edge_v[edges]]))
 

@@ -187,11 +187,7 @@ def regions_for(network: StreetNetwork, *, margin_m: float,
         "_street_regions", {})
     if key in memo:
         return memo[key]
-    path = None
-    if network.cache_file:
-        base = Path(network.cache_file)
-        path = base.with_name(f"{base.stem}.regions-v{FORMAT_VERSION}-{spacing_m:g}-"
-                              f"{margin_m:g}.npz")
+    path = regions_path(network, margin_m=margin_m, spacing_m=spacing_m)
     reg = None
     if path is not None and path.exists():
         try:
@@ -207,6 +203,15 @@ def regions_for(network: StreetNetwork, *, margin_m: float,
                 log.warning("could not write the street regions cache %s (%s)", path, exc)
     memo[key] = reg
     return reg
+
+
+def regions_path(network: StreetNetwork, *, margin_m: float,
+                 spacing_m: float = 20.0) -> Path | None:
+    """Where :func:`regions_for` caches ``network``'s regions (None: network not cached)."""
+    if not network.cache_file:
+        return None
+    base = Path(network.cache_file)
+    return base.with_name(f"{base.stem}.regions-v{FORMAT_VERSION}-{spacing_m:g}-{margin_m:g}.npz")
 
 
 def _pack(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
