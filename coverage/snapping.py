@@ -55,35 +55,46 @@ class NetworkLocations:
 class SegmentIndex:
     """Every straight segment of the network, sampled for fast nearest-edge queries.
 
-    Each segment carries samples no more than ``spacing_m`` apart (its two ends
-    included), so the point of a segment nearest to any x lies within
-    ``spacing_m / 2`` of one of its samples. A query takes the ``k`` samples nearest to
-    x, measures x exactly against their segments and keeps the nearest; the answer is
-    *proved* exact when no segment left out can be nearer: every such segment has all
-    its samples at least as far as the ``k``-th, hence lies at least
-    ``d_k - spacing_m / 2`` away. Points that fail the proof (few: far from the
-    streets, or facing a long straight street) go to the exact STRtree search.
+    The samples are each edge's vertices (one per vertex, standing for the segments
+    before and after it) and points inside segments longer than ``spacing_m``, so that
+    consecutive samples of a segment are never more than ``spacing_m`` apart. A query
+    takes the ``k`` samples nearest to x, measures x exactly against their segments and
+    keeps the nearest; the answer is *proved* exact when no segment left out can be
+    nearer. A segment left out has all its samples at least ``d_k`` (the ``k``-th
+    distance) from x; its nearest point lies between two consecutive samples ``a`` and
+    ``b``, and since ``|x - a|, |x - b| >= d_k`` and ``|a - b| <= spacing_m``, that point
+    is at least ``sqrt(d_k**2 - spacing_m**2 / 4)`` away (Pythagoras from the foot of
+    the perpendicular, which lies within ``spacing_m / 2`` of ``a`` or ``b``). Points
+    that fail the proof (rare: the centre of a roundabout, a point amid many streets at
+    nearly the same distance) are asked again with more samples, then go to the exact
+    STRtree search.
 
     Attributes
     ----------
-    start, vector
-        Segment start points and direction vectors, shape (S, 2).
+    ax, ay, vx, vy
+        Segment start points and direction vectors, shape (S,) each.
+    inv_len2
+        ``1 / |v|**2`` per segment (0 for zero-length segments).
     edge
         Edge of each segment, shape (S,).
     offset0
         Distance along the edge to the segment's start, metres.
     tree
-        KD-tree of the samples; ``sample_segment`` maps samples to segments.
+        KD-tree of the samples; ``sample_segments`` (shape (N, 2)) gives the one or two
+        segments each sample stands for.
     spacing_m
-        Largest gap between two samples of a segment.
+        Largest gap between two consecutive samples of a segment.
     """
 
-    start: np.ndarray
-    vector: np.ndarray
+    ax: np.ndarray
+    ay: np.ndarray
+    vx: np.ndarray
+    vy: np.ndarray
+    inv_len2: np.ndarray
     edge: np.ndarray
     offset0: np.ndarray
     tree: cKDTree
-    sample_segment: np.ndarray
+    sample_segments: np.ndarray
     spacing_m: float
 
     @classmethod
@@ -92,23 +103,40 @@ class SegmentIndex:
         coords, edge_of = shapely.get_coordinates(network.edge_geometry, return_index=True)
         same = edge_of[1:] == edge_of[:-1]
         seg_start = np.flatnonzero(same)  # segment i runs from coords[i] to coords[i + 1]
+        n_seg = len(seg_start)
         a = coords[seg_start]
         vec = coords[seg_start + 1] - a
-        seg_len = np.hypot(vec[:, 0], vec[:, 1])
+        len2 = np.einsum("ij,ij->i", vec, vec)
         step = np.where(same, np.hypot(*np.diff(coords, axis=0).T), 0.0)
         cum = np.concatenate([[0.0], np.cumsum(step)])
         first = np.concatenate([[0], np.flatnonzero(~same) + 1])[: len(coords)]
         edge_start_cum = np.zeros(network.n_edges)
         edge_start_cum[edge_of[first]] = cum[first]  # edges without coordinates have none
         offset0 = cum[seg_start] - edge_start_cum[edge_of[seg_start]]
-        n = np.maximum(np.ceil(seg_len / spacing_m).astype(np.int64), 1) + 1
-        owner = np.repeat(np.arange(len(a)), n)
-        pos = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
-        t = pos / (n[owner] - 1)
-        samples = a[owner] + vec[owner] * t[:, None]
-        return cls(a, vec, edge_of[seg_start], offset0, cKDTree(samples), owner, float(spacing_m))
+        # vertex samples: the segment after the vertex and the one before (either may be
+        # missing at an edge's ends; a vertex of no segment is no sample)
+        after = np.full(len(coords), -1, dtype=np.int64)
+        before = np.full(len(coords), -1, dtype=np.int64)
+        after[seg_start] = np.arange(n_seg)
+        before[seg_start + 1] = np.arange(n_seg)
+        vertex = np.flatnonzero((after >= 0) | (before >= 0))
+        va = np.where(after[vertex] >= 0, after[vertex], before[vertex])
+        vb = np.where(before[vertex] >= 0, before[vertex], after[vertex])
+        # inner samples: m evenly spaced points inside each segment longer than spacing_m
+        m = np.maximum(np.ceil(np.sqrt(len2) / spacing_m).astype(np.int64) - 1, 0)
+        owner = np.repeat(np.arange(n_seg), m)
+        pos = np.arange(m.sum()) - np.repeat(np.cumsum(m) - m, m) + 1
+        inner = a[owner] + vec[owner] * (pos / (m[owner] + 1))[:, None]
+        samples = np.concatenate([coords[vertex], inner])
+        sample_segments = np.stack([np.concatenate([va, owner]), np.concatenate([vb, owner])],
+                                   axis=1)
+        with np.errstate(divide="ignore"):
+            inv_len2 = np.where(len2 > 0, 1.0 / len2, 0.0)
+        return cls(a[:, 0].copy(), a[:, 1].copy(), vec[:, 0].copy(), vec[:, 1].copy(), inv_len2,
+                   edge_of[seg_start], offset0, cKDTree(samples, leafsize=32), sample_segments,
+                   float(spacing_m))
 
-    def nearest(self, xy: np.ndarray, *, k: int = 8, chunk: int = 200_000
+    def nearest(self, xy: np.ndarray, *, k: int = 4, chunk: int = 100_000
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Nearest edge, offset along it and distance for each point.
 
@@ -124,26 +152,28 @@ class SegmentIndex:
         offset = np.empty(n)
         dist = np.empty(n)
         proved = np.empty(n, dtype=bool)
+        slack = self.spacing_m ** 2 / 4
         for lo in range(0, n, chunk):
             p = xy[lo:lo + chunk]
             dk, sk = self.tree.query(p, k=k, workers=-1)
             dk, sk = dk.reshape(len(p), k), sk.reshape(len(p), k)
-            seg = self.sample_segment[sk]
-            a, v = self.start[seg], self.vector[seg]
-            rel = p[:, None, :] - a
-            len2 = np.einsum("ijk,ijk->ij", v, v)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                t = np.where(len2 > 0, np.einsum("ijk,ijk->ij", rel, v) / len2, 0.0)
-            t = np.clip(t, 0.0, 1.0)
-            gap = rel - v * t[:, :, None]
-            d = np.hypot(gap[:, :, 0], gap[:, :, 1])
-            best = np.argmin(d, axis=1)
+            seg = self.sample_segments[sk].reshape(len(p), 2 * k)
+            rx = p[:, :1] - self.ax[seg]
+            ry = p[:, 1:] - self.ay[seg]
+            vx, vy = self.vx[seg], self.vy[seg]
+            t = (rx * vx + ry * vy) * self.inv_len2[seg]
+            np.clip(t, 0.0, 1.0, out=t)
+            rx -= vx * t
+            ry -= vy * t
+            d2 = rx * rx + ry * ry
+            best = np.argmin(d2, axis=1)
             rows = np.arange(len(p))
-            bseg, bt = seg[rows, best], t[rows, best]
-            edge[lo:lo + len(p)] = self.edge[bseg]
-            offset[lo:lo + len(p)] = self.offset0[bseg] + bt * np.sqrt(len2[rows, best])
-            dist[lo:lo + len(p)] = d[rows, best]
-            proved[lo:lo + len(p)] = d[rows, best] <= dk[:, -1] - self.spacing_m / 2
+            bseg, bt, bd2 = seg[rows, best], t[rows, best], d2[rows, best]
+            out = slice(lo, lo + len(p))
+            edge[out] = self.edge[bseg]
+            offset[out] = self.offset0[bseg] + bt * np.hypot(self.vx[bseg], self.vy[bseg])
+            dist[out] = np.sqrt(bd2)
+            proved[out] = bd2 <= dk[:, -1] ** 2 - slack
         return edge, offset, dist, proved
 
 
@@ -189,7 +219,13 @@ def snap_points(
         snap[valid] = np.inf
         return NetworkLocations(edge, offset, snap)
     pos = np.flatnonzero(valid)
-    e_all, off_all, d_all, proved = network.segment_index.nearest(xy[valid])
+    index = network.segment_index
+    e_all, off_all, d_all, proved = index.nearest(xy[valid])
+    again = np.flatnonzero(~proved)
+    if len(again):  # a few points among many streets: ask again with more samples
+        e2, off2, d2, proved2 = index.nearest(xy[valid][again], k=32)
+        e_all[again], off_all[again], d_all[again] = e2, off2, d2
+        proved[again] = proved2
     hard = np.flatnonzero(~proved)
     if len(hard):
         # not proved by the samples: ask the STRtree for any edge strictly nearer

@@ -45,19 +45,62 @@ def test_snapping_equals_the_exact_geos_search(network):
 
 
 def test_points_the_samples_cannot_settle_go_to_the_exact_search():
-    # one long straight street and a short one 300 m away: halfway between them the 8
-    # nearest samples lie within 2.5 m of each other, too close to prove anything
-    lines = [shapely.LineString([(0, 0), (1000, 0)]), shapely.LineString([(480, 300), (520, 300)])]
-    net = StreetNetwork(pyproj.CRS(32651), np.arange(4), np.array([[0, 0], [1000, 0], [480, 300],
-                                                                    [520, 300]], dtype=float),
-                        np.array([0, 2]), np.array([1, 3]), np.array([1000.0, 40.0]),
+    # a roundabout of radius 100 m drawn with a vertex every degree, and a straight street
+    # 150 m east of it: from the centre every sample lies 100 m away and every chord
+    # 99.9962 m away, closer than the proof's bound sqrt(100**2 - 5**2) = 99.875 allows,
+    # even with 32 samples; the exact search settles it
+    angle = np.radians(np.arange(361.0))
+    ring = np.c_[100 * np.cos(angle), 100 * np.sin(angle)]
+    ring[-1] = ring[0]
+    lines = [shapely.LineString(ring), shapely.LineString([(250, -500), (250, 500)])]
+    net = StreetNetwork(pyproj.CRS(32651), np.arange(3), np.array([[100, 0], [250, -500],
+                                                                    [250, 500]], dtype=float),
+                        np.array([0, 1]), np.array([0, 2]),
+                        np.array([shapely.length(line) for line in lines]),
                         np.array(lines, dtype=object), np.array(["footway"] * 2, dtype=object))
     idx = SegmentIndex.build(net, spacing_m=10.0)
-    xy = np.array([[505.0, 150.5], [505.0, 149.5], [100.0, 1.0]])
-    _, _, dist, proved = idx.nearest(xy)
-    assert proved.tolist() == [False, False, True]
-    assert dist[2] == pytest.approx(1.0)
+    xy = np.array([[0.0, 0.0], [103.0, 0.5], [247.0, 10.0]])
+    _, _, dist, proved = idx.nearest(xy, k=32)
+    assert proved.tolist() == [False, True, True]
+    chord = 100 * np.cos(np.radians(0.5))  # the centre's distance to every chord
+    near_ring = shapely.distance(shapely.Point(103.0, 0.5), lines[0])  # GEOS, about 3 m
+    assert dist[1:].tolist() == pytest.approx([near_ring, 3.0], abs=1e-9)
     loc = snap_points(net, xy, max_snap_m=500)
-    assert loc.edge.tolist() == [1, 0, 0]
-    assert loc.snap_m.tolist() == pytest.approx([149.5, 149.5, 1.0])
-    assert loc.offset_m.tolist() == pytest.approx([25.0, 505.0, 100.0])
+    assert loc.edge.tolist() == [0, 0, 1]
+    assert loc.snap_m.tolist() == pytest.approx([chord, near_ring, 3.0], abs=1e-9)
+    # the centre's projection is the middle of one of the 360 chords
+    assert (loc.offset_m[0] / shapely.length(lines[0]) * 360) % 1 == pytest.approx(0.5, abs=1e-6)
+    assert loc.offset_m[2] == pytest.approx(510.0)
+
+
+def test_every_proved_answer_is_the_exact_nearest_on_random_streets():
+    # random polylines mixing 0.2 m and 60 m segments (the bound's worst cases: samples
+    # spaced exactly spacing_m apart, and crowds of vertices), points at all distances;
+    # with k = 2 many rows are unproved, and every row claimed proved must be exact
+    rng = np.random.default_rng(5)
+    lines = []
+    for _ in range(300):
+        steps = rng.choice([0.2, 7.0, 10.0, 60.0], size=rng.integers(1, 12))
+        heading = rng.uniform(0, 2 * np.pi) + np.cumsum(rng.normal(0, 0.6, len(steps)))
+        xy = rng.uniform(0, 3000, 2) + np.cumsum(
+            np.c_[steps * np.cos(heading), steps * np.sin(heading)], axis=0)
+        lines.append(shapely.LineString(np.vstack([xy[0] - [0.0, 1.0], xy])))
+    geoms = np.array(lines, dtype=object)
+    ends = shapely.get_coordinates(np.concatenate([shapely.get_point(geoms, 0),
+                                                   shapely.get_point(geoms, -1)]))
+    n = len(lines)
+    net = StreetNetwork(pyproj.CRS(32651), np.arange(2 * n), ends, np.arange(n),
+                        np.arange(n, 2 * n), shapely.length(geoms), geoms,
+                        np.array(["footway"] * n, dtype=object))
+    xy = rng.uniform(-300, 3300, (20000, 2))
+    want, _ = _geos_nearest(net, xy)
+    idx = SegmentIndex.build(net, spacing_m=10.0)
+    for k in (1, 2, 4, 32):
+        edge, offset, dist, proved = idx.nearest(xy, k=k)
+        assert proved.any() == (k > 1)  # one sample proves nothing
+        np.testing.assert_allclose(dist[proved], want[proved], atol=1e-9)
+        at = shapely.line_interpolate_point(geoms[edge[proved]], offset[proved])
+        np.testing.assert_allclose(shapely.distance(shapely.points(xy[proved]), at),
+                                   want[proved], atol=1e-6)
+    assert (~idx.nearest(xy, k=2)[3]).any()  # the test reaches unproved rows too
+    np.testing.assert_allclose(snap_points(net, xy, max_snap_m=1e9).snap_m, want, atol=1e-9)
