@@ -23,10 +23,10 @@ its own subprocess (so peak memory is the method's own) on the same inputs:
 ``pandana``      pandana ``Network.precompute`` + ``nearest_pois`` per circle, cells
                  mapped to nodes with ``get_node_ids``.
 
-Each prints one JSON line: seconds, peak RSS, and the coverage per circle. The two
-steps that take milliseconds (``ours_dist``, ``lower_bound``) are timed ``REPEAT`` times
-in their process: ``seconds`` is the median, ``seconds_first`` the first (cold) run. The table goes
-to stdout and, with ``--results``, into benchmarks/RESULTS.md.
+Each prints one JSON line: seconds, peak RSS, and the coverage per circle. The steps
+that take milliseconds (``ours_dist`` and both lower bounds) are timed ``REPEAT`` times in
+their process: ``seconds`` is the median, ``seconds_first`` the first (cold) run. The table
+goes to stdout and, with ``--results``, into benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -164,8 +164,6 @@ def method_ours_dist(paths, out):
 
 
 def method_lower_bound(paths, out):
-    import numpy as np
-    from scipy.sparse.csgraph import dijkstra
     from scipy.spatial import cKDTree
 
     net, fxy, cells, cxy, _ = _inputs(paths, out)
@@ -173,8 +171,7 @@ def method_lower_bound(paths, out):
 
     def step():
         tree = cKDTree(net.node_xy)
-        _, fnode = tree.query(fxy, workers=-1)
-        dist = dijkstra(csr, directed=False, indices=np.unique(fnode), min_only=True)
+        dist = _dijkstra_from_nearest_nodes(tree, csr, fxy)
         _, cnode = tree.query(cxy, workers=-1)  # all cores, as our snapping uses
         return dist, dist[cnode]
 
@@ -187,21 +184,27 @@ def method_lower_bound(paths, out):
 def method_lower_bound_edges(paths, out):
     """The lower bound for our definition: one Dijkstra, one KD-tree query of the cells
     into our segment samples (the nearest sample, k=1, no proof, no partial edges)."""
-    import numpy as np
-    from scipy.sparse.csgraph import dijkstra
     from scipy.spatial import cKDTree
 
     net, fxy, cells, cxy, _ = _inputs(paths, out)
     csr, tree = net.csr, net.segment_index.tree
 
     def step():
-        _, fnode = cKDTree(net.node_xy).query(fxy, workers=-1)
-        dist = dijkstra(csr, directed=False, indices=np.unique(fnode), min_only=True)
+        dist = _dijkstra_from_nearest_nodes(cKDTree(net.node_xy), csr, fxy)
         _, sample = tree.query(cxy, workers=-1)
         return dist, sample
 
     _, timing = _timed(step)
     return timing
+
+
+def _dijkstra_from_nearest_nodes(tree, csr, fxy):
+    """Both lower bounds' Dijkstra: from the facilities' nearest nodes, nearest only."""
+    import numpy as np
+    from scipy.sparse.csgraph import dijkstra
+
+    _, fnode = tree.query(fxy, workers=-1)
+    return dijkstra(csr, directed=False, indices=np.unique(fnode), min_only=True)
 
 
 def _node_check(dist):
