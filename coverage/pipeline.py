@@ -30,7 +30,7 @@ import shapely
 
 from . import __version__
 from ._errors import InputFileError
-from ._geometry import polygonal, valid
+from ._geometry import polygonal, robust_difference, valid
 from .access import capacity_indicators
 from .analysis import connected_groups
 from .isochrones import (
@@ -92,7 +92,8 @@ def _load_inputs(
 
 def _differences(a: list[shapely.Geometry], b: list[shapely.Geometry], *, progress: bool,
                  desc: str) -> list[shapely.Geometry]:
-    """``a[k] - b[k]`` for every k (ring bands of nested service areas), on all cores."""
+    """``a[k] - b[k]`` for every k (ring bands of nested service areas), on all cores;
+    a pair GEOS cannot subtract as given is repaired first (:func:`robust_difference`)."""
     n = len(a)
     if n == 0:
         return []
@@ -100,7 +101,7 @@ def _differences(a: list[shapely.Geometry], b: list[shapely.Geometry], *, progre
     A, B = np.array(a, dtype=object), np.array(b, dtype=object)
 
     def job(ix: np.ndarray) -> np.ndarray:
-        return shapely.difference(A[ix], B[ix])
+        return robust_difference(A[ix], B[ix])
 
     done = run_threaded(job, [(ix,) for ix in chunks], n_jobs=_settings.n_jobs,
                         progress=progress, desc=desc, unit="chunk")
