@@ -30,9 +30,10 @@ def render(lines: list[str]) -> str:
            "lower bound (s) | "
            "distance / lower bound | lower bound, edge samples (s) | distance / it | "
            "osmnx recipe (s) | osmnx / our distances | "
-           "osmnx / our `run` | pandana (s) | peak RSS of `run` (MB) | generate (s) | "
+           "osmnx / our `run` | osmnx recipe on osmnx's graph (s) | it / our distances | "
+           "pandana (s) | peak RSS of `run` (MB) | generate (s) | "
            "first load, OSM XML (s) | street regions, once per network (s) |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for scale in sorted(by_scale):
         m = by_scale[scale]
 
@@ -42,12 +43,13 @@ def render(lines: list[str]) -> str:
         ours = sec("ours", "seconds_excl_load")
         dist, low, osm, pan = (sec("ours_dist"), sec("lower_bound"), sec("osmnx"),
                                sec("pandana"))
-        low_e = sec("lower_bound_edges")
+        low_e, osm_g = sec("lower_bound_edges"), sec("osmnx_graph")
         cells = m.get("ours", {}).get("cells", "")
         out.append(
             f"| {scale:g} | {cells} | {ours:.1f} | {dist:.3f} | {sec('ours_dist', 'index_s'):.3f} | "
             f"{low:.3f} | {dist / low:.1f}x | {low_e:.3f} | {dist / low_e:.1f}x | "
-            f"{osm:.2f} | {osm / dist:.1f}x | {osm / ours:.2f}x | {pan:.2f} | "
+            f"{osm:.2f} | {osm / dist:.1f}x | {osm / ours:.2f}x | {osm_g:.2f} | "
+            f"{osm_g / dist:.1f}x | {pan:.2f} | "
             f"{m.get('ours', {}).get('peak_rss_mb', float('nan')):.0f} | "
             f"{prep.get(scale, {}).get('generate_s', '')} | "
             f"{prep.get(scale, {}).get('first_load_s', '')} | "
@@ -61,6 +63,7 @@ def render(lines: list[str]) -> str:
                            "facilities' nearest nodes",
             "osmnx": "area share inside the convex hulls of ego graphs from facilities' "
                      "nearest nodes",
+            "osmnx_graph": "the same on the graph osmnx builds from the .osm file",
             "pandana": "cell centres' nearest nodes by nearest_pois (node to node)"}
     full = by_scale.get(1.0, {})
     for name, r in full.items():
