@@ -224,7 +224,6 @@ def method_osmnx(paths, out):
     import numpy as np
     import shapely
 
-    from coverage.analysis import covered_share
 
     net, fxy, cells, cxy, gpd = _inputs(paths, out)
     # the graph users would hold: osmnx-style networkx graph in metres
@@ -238,18 +237,30 @@ def method_osmnx(paths, out):
     from scipy.spatial import cKDTree  # what ox.distance.nearest_nodes does for projected graphs
 
     _, fnode = cKDTree(net.node_xy).query(fxy)
-    cov = {}
+
+    def hull(n, radius):
+        sub = nx.ego_graph(G, int(n), radius=radius, distance="length")
+        pts = shapely.points(np.array([(G.nodes[k]["x"], G.nodes[k]["y"]) for k in sub.nodes]))
+        return shapely.convex_hull(shapely.multipoints(pts))
+
+    cov = _hull_coverage(cells, fnode, hull)
+    return {"seconds": time.perf_counter() - t, "coverage_hull": cov}
+
+
+def _hull_coverage(cells, fnode, hull) -> dict[str, float]:
+    """Both osmnx recipes' overlay: per circle, the union of ``hull(node, radius)`` over the
+    facilities' nodes, and the elderly share (area-weighted) of the cells inside it."""
+    import shapely
+
+    from coverage.analysis import covered_share
+
     cell_geom = cells.geometry.to_numpy()
     e = cells["elderly"].to_numpy()
+    cov = {}
     for name, radius in CIRCLES_M.items():
-        hulls = []
-        for n in fnode:
-            sub = nx.ego_graph(G, int(n), radius=radius, distance="length")
-            pts = shapely.points(np.array([(G.nodes[k]["x"], G.nodes[k]["y"]) for k in sub.nodes]))
-            hulls.append(shapely.convex_hull(shapely.multipoints(pts)))
-        share = covered_share(cell_geom, shapely.union_all(hulls))
+        share = covered_share(cell_geom, shapely.union_all([hull(n, radius) for n in fnode]))
         cov[name] = float((e * share).sum() / e.sum())
-    return {"seconds": time.perf_counter() - t, "coverage_hull": cov}
+    return cov
 
 
 def method_osmnx_graph(paths, out):
@@ -258,24 +269,19 @@ def method_osmnx_graph(paths, out):
     import osmnx as ox
     import shapely
 
-    from coverage.analysis import covered_share
 
     net, fxy, cells, _, _ = _inputs(paths, out)
     G = ox.project_graph(ox.graph_from_xml(paths["network"], bidirectional=True),
                          to_crs=net.crs)
     t = time.perf_counter()
     fnode = ox.distance.nearest_nodes(G, fxy[:, 0], fxy[:, 1])
-    cov = {}
-    cell_geom = cells.geometry.to_numpy()
-    e = cells["elderly"].to_numpy()
-    for name, radius in CIRCLES_M.items():
-        hulls = []
-        for n in fnode:
-            sub = nx.ego_graph(G, n, radius=radius, distance="length")
-            pts = [shapely.Point(d["x"], d["y"]) for _, d in sub.nodes(data=True)]
-            hulls.append(gpd.GeoSeries(pts).union_all().convex_hull)
-        share = covered_share(cell_geom, shapely.union_all(hulls))
-        cov[name] = float((e * share).sum() / e.sum())
+
+    def hull(n, radius):  # osmnx's isochrone example
+        sub = nx.ego_graph(G, n, radius=radius, distance="length")
+        pts = [shapely.Point(d["x"], d["y"]) for _, d in sub.nodes(data=True)]
+        return gpd.GeoSeries(pts).union_all().convex_hull
+
+    cov = _hull_coverage(cells, fnode, hull)
     return {"seconds": time.perf_counter() - t, "coverage_hull": cov,
             "graph_nodes": len(G), "graph_edges": G.number_of_edges()}
 
