@@ -109,16 +109,24 @@ def _augment(
     csr: sparse.csr_matrix, seed_row: np.ndarray, seed_node: np.ndarray, seed_cost: np.ndarray,
     n_virtual: int,
 ) -> sparse.csr_matrix:
-    """``csr`` with ``n_virtual`` extra rows (virtual sources) holding the seed edges."""
+    """``csr`` with ``n_virtual`` extra rows (virtual sources) holding the seed edges.
+
+    Seed ``i`` is an edge from virtual source ``seed_row[i]`` to node ``seed_node[i]``;
+    of repeated pairs the cheapest is kept. The matrix is square (the virtual sources
+    are also columns, which nothing enters).
+    """
     n = csr.shape[0]
-    df = pd.DataFrame({"r": seed_row, "c": seed_node, "w": np.maximum(seed_cost, _EPS)})
-    df = df.groupby(["r", "c"], sort=True, as_index=False)["w"].min()
-    extra = sparse.csr_matrix(
-        (df["w"].to_numpy(), (df["r"].to_numpy(), df["c"].to_numpy())), shape=(n_virtual, n)
-    )
-    top = sparse.hstack([csr, sparse.csr_matrix((n, n_virtual))])
-    bottom = sparse.hstack([extra, sparse.csr_matrix((n_virtual, n_virtual))])
-    return sparse.vstack([top, bottom]).tocsr()
+    r, c = np.asarray(seed_row, dtype=np.int64), np.asarray(seed_node, dtype=np.int64)
+    w = np.maximum(np.asarray(seed_cost, dtype=float), _EPS)
+    order = np.lexsort((w, c, r))  # by row, column, then cost: the first of a pair is its cheapest
+    r, c, w = r[order], c[order], w[order]
+    first = np.ones(len(r), dtype=bool)
+    first[1:] = (r[1:] != r[:-1]) | (c[1:] != c[:-1])
+    r, c, w = r[first], c[first], w[first]
+    row_ptr = np.searchsorted(r, np.arange(n_virtual + 1))
+    indptr = np.concatenate([csr.indptr, csr.indptr[-1] + row_ptr[1:]])
+    return sparse.csr_matrix((np.concatenate([csr.data, w]), np.concatenate([csr.indices, c]),
+                              indptr), shape=(n + n_virtual, n + n_virtual))
 
 
 def nearest_source_reach(
@@ -158,19 +166,32 @@ def nearest_source_reach(
 
 def _same_edge(
     network: StreetNetwork, sources: NetworkLocations, targets: NetworkLocations
-) -> pd.DataFrame:
-    """Direct along-edge costs between sources and targets that share an edge."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Direct along-edge trips between sources and targets that share an edge.
+
+    Returns
+    -------
+    target, source, cost
+        For every target with a source on its edge, the cheapest such source (the
+        lowest index among equal costs) and the cost ``snap(source) + |offsets|``.
+    """
     s_ok = np.flatnonzero(sources.on_network)
     t_ok = np.flatnonzero(targets.on_network)
-    s = pd.DataFrame({"edge": sources.edge[s_ok], "s_off": sources.offset_m[s_ok],
-                      "s_snap": sources.snap_m[s_ok], "source": s_ok})
-    t = pd.DataFrame({"edge": targets.edge[t_ok], "t_off": targets.offset_m[t_ok], "target": t_ok})
-    pairs = t.merge(s, on="edge", how="inner")
-    pairs["cost"] = pairs["s_snap"] + (pairs["t_off"] - pairs["s_off"]).abs()
-    if pairs.empty:
-        return pairs
-    best = pairs.loc[pairs.groupby("target")["cost"].idxmin(), ["target", "source", "cost"]]
-    return best
+    s_ok = s_ok[np.argsort(sources.edge[s_ok], kind="stable")]
+    s_edge = sources.edge[s_ok]
+    t_ok = t_ok[np.isin(targets.edge[t_ok], s_edge)]  # few: searched below
+    t_edge = targets.edge[t_ok]
+    lo = np.searchsorted(s_edge, t_edge, side="left")
+    count = np.searchsorted(s_edge, t_edge, side="right") - lo
+    target = np.repeat(t_ok, count)
+    step = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    source = s_ok[np.repeat(lo, count) + step]
+    cost = sources.snap_m[source] + np.abs(targets.offset_m[target] - sources.offset_m[source])
+    order = np.lexsort((source, cost, target))
+    target, source, cost = target[order], source[order], cost[order]
+    first = np.ones(len(target), dtype=bool)
+    first[1:] = target[1:] != target[:-1]
+    return target[first], source[first], cost[first]
 
 
 def distances_to_locations(
@@ -207,12 +228,10 @@ def distances_to_locations(
     take_u = via_u <= via_v
     dist[ok] = np.where(take_u, via_u, via_v)
     origin[ok] = np.where(take_u, reach.source[u], reach.source[v])
-    direct = _same_edge(network, sources, targets)
-    if not direct.empty:
-        t = direct["target"].to_numpy()
-        better = direct["cost"].to_numpy() < dist[t]
-        dist[t[better]] = direct["cost"].to_numpy()[better]
-        origin[t[better]] = direct["source"].to_numpy()[better]
+    t, s, cost = _same_edge(network, sources, targets)
+    better = cost < dist[t]
+    dist[t[better]] = cost[better]
+    origin[t[better]] = s[better]
     dist[ok] += targets.snap_m[ok]
     origin[~np.isfinite(dist)] = -1
     return dist, origin

@@ -98,7 +98,9 @@ class OverlayGrid:
         instead, the last cell winning.
         """
         h, w = self.height, self.width + 1
-        cell, row, c0, c1 = self._spans(np.where(ok, self.cells, None), simplify=False)
+        geoms = self.cells.copy()
+        geoms[~ok] = None  # cells left out burn nothing
+        cell, row, c0, c1 = self._spans(geoms, simplify=False)
         start, end = row * w + c0, row * w + c1
         depth = np.zeros(h * w, dtype=np.int32)
         np.add.at(depth, start, 1)

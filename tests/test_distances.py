@@ -116,6 +116,38 @@ def test_source_and_target_on_the_same_edge_go_straight():
     assert d[0] == pytest.approx(3 + 60 + 4)
 
 
+def test_several_sources_on_the_target_street_the_nearest_wins_ties_to_the_first():
+    # one straight street (0,0)-(1000,0); by hand: from (100, 50) 50 + 100 = 150, from
+    # (300, 5) 5 + 100 = 105 (nearest); (-40, 0) is 40 m beyond the street's end:
+    # 50 + 100 + 40 = 190 from the first
+    net = network_from_arrays(np.array([[0.0, 0.0], [1000.0, 0.0]]), [0], [1], crs=UTM)
+    d, src = dist(net, [[100, 50], [300, 5]], [[200, 0], [900, 0], [-40, 0]])
+    assert d.tolist() == pytest.approx([105, 605, 190])
+    assert src.tolist() == [1, 1, 0]
+    # two facilities at one address (a centre and a nursing home in one building):
+    # the first listed serves
+    d, src = dist(net, [[100, 50], [300, 5], [300, 5]], [[200, 0], [900, 0]])
+    assert d.tolist() == pytest.approx([105, 605]) and src.tolist() == [1, 1]
+
+
+def test_source_on_a_loop_street_leaves_by_the_shorter_way_round():
+    # a 400 m square loop from node 1 back to itself, on a 100 m stem from node 0:
+    # a facility 30 m along the loop (and 2 m off it) reaches node 1 in 2 + 30 m,
+    # not 2 + 370 m, and node 0 in 132 m
+    loop = shapely.LineString([(100, 0), (200, 0), (200, 100), (100, 100), (100, 0)])
+    net = network_from_arrays(np.array([[0.0, 0.0], [100.0, 0.0]]), [0, 1], [1, 1], crs=UTM,
+                              edge_geometry=np.array([shapely.LineString([(0, 0), (100, 0)]),
+                                                      loop], dtype=object))
+    s = snap_points(net, np.array([[130.0, -2.0]]), max_snap_m=10)
+    assert s.edge.tolist() == [1] and s.offset_m[0] == pytest.approx(30)
+    reach = nearest_source_reach(net, s)
+    assert reach.dist.tolist() == pytest.approx([132, 32])
+    d, _ = dist(net, [[130, -2]], [[0, 10], [100, 60]], max_snap_m=50)
+    # (100, 60) is on the loop's last side, 340 m along it: straight along the loop
+    # 310 m, or back through node 1: 32 + 60; plus the legs
+    assert d.tolist() == pytest.approx([132 + 10, 32 + 60])
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_random_points_match_networkx_reference(seed):
     rng = np.random.default_rng(seed)
