@@ -62,7 +62,7 @@ from scipy.spatial import cKDTree
 from tqdm.auto import tqdm
 
 from ._geometry import polygonal
-from .network import StreetNetwork
+from .network import StreetNetwork, cheapest_edges_csr
 from .snapping import NetworkLocations
 from .street_regions import StreetRegions, dissolve, regions_for
 
@@ -116,17 +116,11 @@ def _augment(
     are also columns, which nothing enters).
     """
     n = csr.shape[0]
-    r, c = np.asarray(seed_row, dtype=np.int64), np.asarray(seed_node, dtype=np.int64)
-    w = np.maximum(np.asarray(seed_cost, dtype=float), _EPS)
-    order = np.lexsort((w, c, r))  # by row, column, then cost: the first of a pair is its cheapest
-    r, c, w = r[order], c[order], w[order]
-    first = np.ones(len(r), dtype=bool)
-    first[1:] = (r[1:] != r[:-1]) | (c[1:] != c[:-1])
-    r, c, w = r[first], c[first], w[first]
-    row_ptr = np.searchsorted(r, np.arange(n_virtual + 1))
-    indptr = np.concatenate([csr.indptr, csr.indptr[-1] + row_ptr[1:]])
-    return sparse.csr_matrix((np.concatenate([csr.data, w]), np.concatenate([csr.indices, c]),
-                              indptr), shape=(n + n_virtual, n + n_virtual))
+    extra = cheapest_edges_csr(seed_row, seed_node, seed_cost, (n_virtual, n))
+    indptr = np.concatenate([csr.indptr, csr.indptr[-1] + extra.indptr[1:]])
+    return sparse.csr_matrix((np.concatenate([csr.data, extra.data]),
+                              np.concatenate([csr.indices, extra.indices]), indptr),
+                             shape=(n + n_virtual, n + n_virtual))
 
 
 def nearest_source_reach(

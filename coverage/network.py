@@ -120,15 +120,7 @@ class StreetNetwork:
         u, v, w = u[keep], v[keep], w[keep]
         if not self.directed:
             u, v, w = np.concatenate([u, v]), np.concatenate([v, u]), np.concatenate([w, w])
-        # csr_matrix would SUM duplicates: keep the minimum of parallel edges instead.
-        order = np.lexsort((w, v, u))
-        u, v, w = u[order], v[order], w[order]
-        first = np.ones(len(u), dtype=bool)
-        first[1:] = (u[1:] != u[:-1]) | (v[1:] != v[:-1])
-        n = self.n_nodes
-        # a zero-length edge must stay an edge: scipy treats explicit zeros as absent
-        w = np.maximum(w[first], 1e-9)
-        return sparse.csr_matrix((w, (u[first], v[first])), shape=(n, n))
+        return cheapest_edges_csr(u, v, w, (self.n_nodes, self.n_nodes))
 
     @cached_property
     def edge_tree(self) -> shapely.STRtree:
@@ -159,6 +151,23 @@ class StreetNetwork:
         """Bounding box of the nodes in the projected CRS."""
         x, y = self.node_xy[:, 0], self.node_xy[:, 1]
         return float(x.min()), float(y.min()), float(x.max()), float(y.max())
+
+
+def cheapest_edges_csr(row: np.ndarray, col: np.ndarray, weight: np.ndarray,
+                       shape: tuple[int, int]) -> sparse.csr_matrix:
+    """Sparse adjacency of weighted edges ``row -> col``, the cheapest of repeated pairs kept.
+
+    scipy's constructors would *sum* repeated pairs, and its graph routines read an
+    explicit zero as no edge: weights are floored at 1e-9 m so a zero-length edge stays one.
+    """
+    row, col = np.asarray(row, dtype=np.int64), np.asarray(col, dtype=np.int64)
+    weight = np.asarray(weight, dtype=float)
+    order = np.lexsort((weight, col, row))  # the first of a pair is its cheapest
+    row, col, weight = row[order], col[order], weight[order]
+    first = np.ones(len(row), dtype=bool)
+    first[1:] = (row[1:] != row[:-1]) | (col[1:] != col[:-1])
+    return sparse.csr_matrix((np.maximum(weight[first], 1e-9), (row[first], col[first])),
+                             shape=shape)
 
 
 @contextlib.contextmanager
