@@ -47,11 +47,8 @@ lattice of points per cell.
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -59,9 +56,9 @@ import shapely
 from scipy import sparse
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
-from tqdm.auto import tqdm
 
 from ._geometry import polygonal
+from ._threads import run_threaded
 from .network import StreetNetwork, cheapest_edges_csr
 from .snapping import NetworkLocations
 from .street_regions import StreetRegions, dissolve, regions_for
@@ -72,7 +69,6 @@ _EPS = 1e-9  # metres: offsets closer than this are the same point
 _GRID_M = 1e-3  # metres: the grid service areas are snapped to (and the robust union falls back to)
 _EPS_WIDTH = 1e-6  # metres: a narrower strip is nothing (and an invalid ring)
 _WHOLE_MARGIN_M = 0.5  # metres of slack before a region counts as wholly inside an area
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -749,29 +745,3 @@ def service_areas(
     jobs = [(locations.take(np.array([i])), list(limits)) for i in range(len(locations))]
     return run_threaded(builder.polygons, jobs, n_jobs=n_jobs, progress=progress,
                         desc="service areas")
-
-
-def run_threaded(
-    func: Callable[..., T], jobs: Sequence[tuple[Any, ...]], *, n_jobs: int | None,
-    progress: bool, desc: str, unit: str = "facility",
-) -> list[T]:
-    """``[func(*job) for job in jobs]`` on a thread pool, results in order.
-
-    Shapely releases the GIL inside GEOS, so polygon work scales with cores.
-    """
-    workers = n_jobs or os.cpu_count() or 1
-    bar = tqdm(total=len(jobs), desc=desc, unit=unit, disable=not progress)
-    try:
-        if workers <= 1 or len(jobs) <= 1:
-            out = []
-            for job in jobs:
-                out.append(func(*job))
-                bar.update()
-            return out
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(func, *job) for job in jobs]
-            for _ in as_completed(futures):
-                bar.update()
-            return [f.result() for f in futures]
-    finally:
-        bar.close()

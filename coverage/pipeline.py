@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-import os
 import time
 import warnings
 from collections.abc import Sequence
@@ -31,14 +30,10 @@ import shapely
 from . import __version__
 from ._errors import InputFileError
 from ._geometry import polygonal, robust_difference, valid
+from ._threads import run_threaded, thread_count
 from .access import capacity_indicators
 from .analysis import connected_groups
-from .isochrones import (
-    ServiceAreaBuilder,
-    distances_to_locations,
-    nearest_source_reach,
-    run_threaded,
-)
+from .isochrones import ServiceAreaBuilder, distances_to_locations, nearest_source_reach
 from .network import StreetNetwork, load_network
 from .policy import Circle, Policy, default_policy
 from .raster_overlay import OverlayGrid
@@ -97,7 +92,7 @@ def _differences(a: list[shapely.Geometry], b: list[shapely.Geometry], *, progre
     n = len(a)
     if n == 0:
         return []
-    chunks = np.array_split(np.arange(n), min(n, 4 * (_settings.n_jobs or os.cpu_count() or 1)))
+    chunks = np.array_split(np.arange(n), min(n, 4 * thread_count(_settings.n_jobs)))
     A, B = np.array(a, dtype=object), np.array(b, dtype=object)
 
     def job(ix: np.ndarray) -> np.ndarray:

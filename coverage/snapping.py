@@ -15,7 +15,9 @@ import pandas as pd
 import shapely
 from scipy.spatial import cKDTree
 
+from ._threads import run_threaded
 from .network import StreetNetwork
+from .settings import settings as _settings
 
 
 @dataclass(frozen=True)
@@ -133,12 +135,17 @@ class SegmentIndex:
         with np.errstate(divide="ignore"):
             inv_len2 = np.where(len2 > 0, 1.0 / len2, 0.0)
         return cls(a[:, 0].copy(), a[:, 1].copy(), vec[:, 0].copy(), vec[:, 1].copy(), inv_len2,
-                   edge_of[seg_start], offset0, cKDTree(samples, leafsize=32), sample_segments,
+                   edge_of[seg_start], offset0, cKDTree(samples, leafsize=32, balanced_tree=False), sample_segments,
                    float(spacing_m))
 
-    def nearest(self, xy: np.ndarray, *, k: int = 4, chunk: int = 100_000
+    def nearest(self, xy: np.ndarray, *, k: int = 4, chunk: int = 4096,
+                n_jobs: int | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Nearest edge, offset along it and distance for each point.
+
+        The points are taken ``chunk`` at a time, the chunks spread over ``n_jobs``
+        threads (None: ``settings.n_jobs``): the KD-tree query and the measuring both
+        release the GIL, and a chunk's candidates stay in the processor's cache.
 
         Returns
         -------
@@ -153,9 +160,10 @@ class SegmentIndex:
         dist = np.empty(n)
         proved = np.empty(n, dtype=bool)
         slack = self.spacing_m ** 2 / 4
-        for lo in range(0, n, chunk):
+
+        def measure(lo: int) -> None:
             p = xy[lo:lo + chunk]
-            dk, sk = self.tree.query(p, k=k, workers=-1)
+            dk, sk = self.tree.query(p, k=k, workers=1)
             dk, sk = dk.reshape(len(p), k), sk.reshape(len(p), k)
             # np.take gathers about 3x faster than fancy indexing here
             seg = np.take(self.sample_segments, sk, axis=0).reshape(len(p), 2 * k)
@@ -179,11 +187,14 @@ class SegmentIndex:
             offset[out] = self.offset0[bseg] + bt * np.hypot(self.vx[bseg], self.vy[bseg])
             dist[out] = np.sqrt(bd2)
             proved[out] = bd2 <= dk[:, -1] ** 2 - slack
+
+        run_threaded(measure, [(lo,) for lo in range(0, n, chunk)],
+                     n_jobs=_settings.n_jobs if n_jobs is None else n_jobs)
         return edge, offset, dist, proved
 
 
 def snap_points(
-    network: StreetNetwork, xy: np.ndarray, *, max_snap_m: float
+    network: StreetNetwork, xy: np.ndarray, *, max_snap_m: float, n_jobs: int | None = None
 ) -> NetworkLocations:
     """Project points onto their nearest edge.
 
@@ -195,6 +206,8 @@ def snap_points(
         Point coordinates in the network's CRS, shape (n, 2); NaN rows allowed.
     max_snap_m
         Points farther than this from every edge are not snapped (``edge == -1``).
+    n_jobs
+        Threads (None: ``settings.n_jobs``, every core by default).
 
     Returns
     -------
@@ -217,24 +230,27 @@ def snap_points(
     edge = np.full(n, -1, dtype=np.int64)
     offset = np.full(n, np.nan)
     snap = np.full(n, np.nan)
-    valid = np.isfinite(xy).all(axis=1)
+    valid = np.isfinite(xy[:, 0]) & np.isfinite(xy[:, 1])  # 30x faster than .all(axis=1)
     if not valid.any():
         return NetworkLocations(edge, offset, snap)
     if network.segment_index.tree.n == 0:  # no street at all: nothing is near one
         snap[valid] = np.inf
         return NetworkLocations(edge, offset, snap)
-    pos = np.flatnonzero(valid)
     index = network.segment_index
-    e_all, off_all, d_all, proved = index.nearest(xy[valid])
-    again = np.flatnonzero(~proved)
-    if len(again):  # a few points among many streets: ask again with more samples
-        e2, off2, d2, proved2 = index.nearest(xy[valid][again], k=32)
-        e_all[again], off_all[again], d_all[again] = e2, off2, d2
-        proved[again] = proved2
+    jobs = _settings.n_jobs if n_jobs is None else n_jobs
+    pos = None if valid.all() else np.flatnonzero(valid)
+    pts = xy if pos is None else xy[pos]
+    e_all, off_all, d_all, proved = index.nearest(pts, n_jobs=jobs)
+    for k in (12, 48):  # a few points amid many streets: ask again with more samples
+        again = np.flatnonzero(~proved)
+        if not len(again):
+            break
+        e_all[again], off_all[again], d_all[again], proved[again] = index.nearest(
+            pts[again], k=k, n_jobs=jobs)
     hard = np.flatnonzero(~proved)
     if len(hard):
         # not proved by the samples: ask the STRtree for any edge strictly nearer
-        points = shapely.points(xy[valid][hard])
+        points = shapely.points(pts[hard])
         ii, jj = network.edge_tree.query(points, predicate="dwithin",
                                          distance=np.maximum(d_all[hard] * (1 - 1e-12) - 1e-9, 0))
         if len(ii):
@@ -247,8 +263,10 @@ def snap_points(
             e_all[hard[i]] = j
             d_all[hard[i]] = better["d"].to_numpy()[fix]
             off_all[hard[i]] = shapely.line_locate_point(network.edge_geometry[j], points[i])
-    snap[pos] = d_all
-    ok = d_all <= max_snap_m
-    edge[pos[ok]] = e_all[ok]
-    offset[pos[ok]] = off_all[ok]
+    far = d_all > max_snap_m
+    e_all[far] = -1
+    off_all[far] = np.nan
+    if pos is None:
+        return NetworkLocations(e_all, off_all, d_all)
+    edge[pos], offset[pos], snap[pos] = e_all, off_all, d_all
     return NetworkLocations(edge, offset, snap)

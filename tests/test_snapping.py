@@ -104,3 +104,27 @@ def test_every_proved_answer_is_the_exact_nearest_on_random_streets():
                                    want[proved], atol=1e-6)
     assert (~idx.nearest(xy, k=2)[3]).any()  # the test reaches unproved rows too
     np.testing.assert_allclose(snap_points(net, xy, max_snap_m=1e9).snap_m, want, atol=1e-9)
+
+
+def test_chunks_threads_and_missing_rows_change_no_answer(network):
+    # the points are measured in chunks on a thread pool: any chunk size and thread
+    # count give the same rows, and rows without coordinates leave the others untouched
+    rng = np.random.default_rng(3)
+    x0, y0, x1, y1 = network.bounds()
+    xy = rng.uniform((x0, y0), (x1, y1), (5000, 2))
+    idx = network.segment_index
+    one = idx.nearest(xy, chunk=len(xy), n_jobs=1)
+    many = idx.nearest(xy, chunk=333, n_jobs=3)
+    for a, b in zip(one, many):
+        np.testing.assert_array_equal(a, b)
+    holes = xy.copy()
+    holes[::7] = np.nan
+    full = snap_points(network, xy, max_snap_m=300)
+    part = snap_points(network, holes, max_snap_m=300, n_jobs=1)
+    keep = np.isfinite(holes[:, 0])
+    np.testing.assert_array_equal(part.edge[keep], full.edge[keep])
+    np.testing.assert_array_equal(part.offset_m[keep], full.offset_m[keep])
+    np.testing.assert_array_equal(part.snap_m[keep], full.snap_m[keep])
+    assert (part.edge[~keep] == -1).all() and np.isnan(part.snap_m[~keep]).all()
+    far = full.snap_m > 300  # beyond the limit: measured but not snapped
+    assert far.any() and (full.edge[far] == -1).all() and np.isnan(full.offset_m[far]).all()
