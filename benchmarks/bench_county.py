@@ -15,8 +15,9 @@ its own subprocess (so peak memory is the method's own) on the same inputs:
                  multi-source Dijkstra with partial edges and access legs (``scenario_s``:
                  the same with the cells snapped already, what site selection repeats);
 ``lower_bound``  one scipy multi-source Dijkstra from the facilities' nearest nodes plus a
-                 KD-tree snap of the cell centres to nodes (on all cores): no partial
-                 edges, no polygons (``scenario_s``: the cells' nearest nodes known);
+                 KD-tree snap of the cell centres to nodes (on all cores; the tree of
+                 the nodes built once per network, untimed, as our segment index is): no
+                 partial edges, no polygons (``scenario_s``: the cells' nearest nodes known);
 ``lower_bound_edges``  the same Dijkstra plus a KD-tree query (k=1) of the cell centres into
                  our segment samples: what snapping to edges costs at the least;
 ``osmnx``        the osmnx isochrone recipe, stripped down: ``nearest_nodes``,
@@ -42,6 +43,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -56,8 +58,6 @@ REPEAT = 21  # the steps that take milliseconds are timed this many times: media
 
 def _timed(step, repeat: int = REPEAT) -> tuple[object, dict[str, float]]:
     """Run ``step()`` ``repeat`` times; its last result and the median and first seconds."""
-    import statistics
-
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
@@ -163,6 +163,13 @@ def method_ours_dist(paths, out):
         return nearest_distances(net, src, tgt)[0]
 
     d, timing = _timed(step)
+    # the ratio to the lower bound, timed in pairs (ours, then the lower bound) in this
+    # process: milliseconds measured minutes apart in two processes drift by 20 %
+    low = _lower_bound_step(net, fxy, cxy)
+    pairs = [(_timed(step, 1)[1]["seconds"], _timed(low, 1)[1]["seconds"])
+             for _ in range(REPEAT)]
+    timing["paired_ratio"] = statistics.median(a / b for a, b in pairs)
+    timing["paired_lower_bound_s"] = statistics.median(b for _, b in pairs)
     # what a scenario of site selection repeats: the cells stay snapped, new facilities
     src = snap_points(net, fxy, max_snap_m=MAX_SNAP_M)
     tgt = snap_points(net, cxy, max_snap_m=MAX_SNAP_M)
@@ -178,22 +185,31 @@ def method_lower_bound(paths, out):
     from scipy.spatial import cKDTree
 
     net, fxy, cells, cxy, _ = _inputs(paths, out)
-    csr = net.csr
-
-    def step():
-        tree = cKDTree(net.node_xy)
-        dist = _dijkstra_from_nearest_nodes(tree, csr, fxy)
-        _, cnode = tree.query(cxy, workers=-1)  # all cores, as our snapping uses
-        return dist, dist[cnode]
-
-    (dist, d), timing = _timed(step)
-    tree = cKDTree(net.node_xy)  # a scenario: the cells' nearest nodes are known
-    _, cnode = tree.query(cxy, workers=-1)
+    (dist, d), timing = _timed(_lower_bound_step(net, fxy, cxy))
+    tree, csr = cKDTree(net.node_xy), net.csr
+    _, cnode = tree.query(cxy, workers=-1)  # a scenario: the cells' nearest nodes are known
     _, scenario = _timed(lambda: _dijkstra_from_nearest_nodes(tree, csr, fxy)[cnode])
     e = cells["elderly"].to_numpy()
     cov = {k: float(e[d <= v].sum() / e.sum()) for k, v in CIRCLES_M.items()}
     return {**timing, "scenario_s": scenario["seconds"], "coverage_node": cov,
             "node_dist": _node_check(dist)}
+
+
+def _lower_bound_step(net, fxy, cxy):
+    """The lower bound's timed step: (node distances, the cells' distances)."""
+    from scipy.spatial import cKDTree
+
+    csr = net.csr
+    # the KD-tree of the nodes is built once per network, outside the timed step, as our
+    # segment index is
+    tree = cKDTree(net.node_xy)
+
+    def step():
+        dist = _dijkstra_from_nearest_nodes(tree, csr, fxy)
+        _, cnode = tree.query(cxy, workers=-1)  # all cores, as our snapping uses
+        return dist, dist[cnode]
+
+    return step
 
 
 def method_lower_bound_edges(paths, out):
@@ -202,10 +218,10 @@ def method_lower_bound_edges(paths, out):
     from scipy.spatial import cKDTree
 
     net, fxy, cells, cxy, _ = _inputs(paths, out)
-    csr, tree = net.csr, net.segment_index.tree
+    csr, tree, nodes = net.csr, net.segment_index.tree, cKDTree(net.node_xy)
 
     def step():
-        dist = _dijkstra_from_nearest_nodes(cKDTree(net.node_xy), csr, fxy)
+        dist = _dijkstra_from_nearest_nodes(nodes, csr, fxy)
         _, sample = tree.query(cxy, workers=-1)
         return dist, sample
 

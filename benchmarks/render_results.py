@@ -28,12 +28,13 @@ def render(lines: list[str]) -> str:
            f"Python {machine.get('python', '?')}.", "",
            "| scale | cells | our `run` (s) | our distance step (s) | + segment index (s) | "
            "lower bound (s) | "
-           "distance / lower bound | lower bound, edge samples (s) | distance / it | "
+           "distance / lower bound | the same, paired in one process | "
+           "lower bound, edge samples (s) | distance / it | "
            "osmnx recipe (s) | osmnx / our distances | "
            "osmnx / our `run` | osmnx recipe on osmnx's graph (s) | it / our distances | "
            "pandana (s) | peak RSS of `run` (MB) | generate (s) | "
            "first load, OSM XML (s) | street regions, once per network (s) |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for scale in sorted(by_scale):
         m = by_scale[scale]
 
@@ -47,7 +48,8 @@ def render(lines: list[str]) -> str:
         cells = m.get("ours", {}).get("cells", "")
         out.append(
             f"| {scale:g} | {cells} | {ours:.1f} | {dist:.3f} | {sec('ours_dist', 'index_s'):.3f} | "
-            f"{low:.3f} | {dist / low:.1f}x | {low_e:.3f} | {dist / low_e:.1f}x | "
+            f"{low:.3f} | {dist / low:.1f}x | {sec('ours_dist', 'paired_ratio'):.1f}x | "
+            f"{low_e:.3f} | {dist / low_e:.1f}x | "
             f"{osm:.2f} | {osm / dist:.1f}x | {osm / ours:.2f}x | {osm_g:.2f} | "
             f"{osm_g / dist:.1f}x | {pan:.2f} | "
             f"{m.get('ours', {}).get('peak_rss_mb', float('nan')):.0f} | "

@@ -115,7 +115,7 @@ def test_chunks_threads_and_missing_rows_change_no_answer(network):
     idx = network.segment_index
     one = idx.nearest(xy, chunk=len(xy), n_jobs=1)
     many = idx.nearest(xy, chunk=333, n_jobs=3)
-    for a, b in zip(one, many):
+    for a, b in zip(one, many, strict=True):
         np.testing.assert_array_equal(a, b)
     holes = xy.copy()
     holes[::7] = np.nan
