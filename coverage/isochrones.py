@@ -28,11 +28,13 @@ contributes the trapezoid of points projecting perpendicularly onto it within
 itself (the polar cone of its incident segments: half a disc at a dead end, a
 wedge on the outside of a bend, nothing at a grid crossing). Their union is the
 polygon; blocks whose middle is farther than the budget from every street stay
-holes. A place is measured through its *nearest* street, so each piece is clipped
-to the region of the plane nearest to its edge (:mod:`coverage.street_regions`):
-without the clip, a well-reached street's strip would take in the far side of a
-block whose nearest street is less reached (on the demo that overstated the
-500 m circle by 6 points). Shape points within ``tolerance_m`` of a straight chord
+holes. A place is measured through its *nearest* street, so the pieces are clipped
+to the region of the plane nearest to their edge (:mod:`coverage.street_regions`;
+the pieces of one region are united first, then clipped once): without the clip,
+a well-reached street's strip would take in the far side of a block whose nearest
+street is less reached (on the demo that overstated the 500 m circle by 6 points).
+The wedge at a vertex is polygonised with one chord per ``pi / (2 * arc_segments)``
+of its angle (most are bends of a few degrees: one chord). Shape points within ``tolerance_m`` of a straight chord
 do not split pieces: pieces follow the chords, and a run of pieces along one chord
 is one strip (left offsets forward, right offsets back), so neighbours meet edge to
 edge. A region whose budget never drops below its depth (how far it reaches from
@@ -252,7 +254,8 @@ class ServiceAreaBuilder:
     max_snap_m
         Cap of the access leg (half-width of the area on each side of a street).
     arc_segments
-        Rounded corners get ``2 * arc_segments`` chords (whatever their angle).
+        Rounded corners get one chord per ``pi / (2 * arc_segments)`` of angle (a
+        half circle ``2 * arc_segments``, a slight bend one).
     tolerance_m
         Streets are followed to within this distance (shape points closer than this to
         the chord of their neighbours do not split pieces); 0 follows every vertex.
@@ -496,32 +499,50 @@ class ServiceAreaBuilder:
         node_r = np.clip(limit - D(part_n), 0.0, cap)
         n_sect, n_keep = self._sectors(net.node_xy[part_n], node_r, self.node_cone[0][part_n],
                                        self.node_cone[1][part_n])
-        if self.regions is not None:  # each piece only where its street is the nearest
-            ends_whole = (whole_e, whole_u, whole_v)
-            traps = self._clip(traps, edges, trap_k, *ends_whole)
-            v_sect = self._clip(v_sect, edges, ks[hit][v_keep], *ends_whole)
-            n_sect = shapely.intersection(n_sect, self.regions.node[part_n[n_keep]])
-            whole = np.concatenate([self.regions.edge_own[edges[whole_e]],
-                                    self.regions.node[ends[whole_n]]])
-        else:
-            whole = np.empty(0, dtype=object)
-        return _assemble(whole, np.concatenate([traps, v_sect, n_sect]))
+        pieces = np.concatenate([traps, v_sect, n_sect])
+        if self.regions is None:
+            return _assemble(np.empty(0, dtype=object), pieces)
+        # each piece only where its street is the nearest (the region it is clipped to)
+        ends_whole = (whole_e, whole_u, whole_v)
+        t_i, t_key = self._region_of(edges, trap_k, *ends_whole)
+        v_i, v_key = self._region_of(edges, ks[hit][v_keep], *ends_whole)
+        pieces = np.concatenate([traps[t_i], v_sect[v_i], n_sect])
+        keys = np.concatenate([t_key, v_key, net.n_edges + part_n[n_keep]])
+        whole = np.concatenate([self.regions.edge_own[edges[whole_e]],
+                                self.regions.node[ends[whole_n]]])
+        return _assemble(whole, self._clipped(pieces, keys))
 
-    def _clip(self, pieces: np.ndarray, edges: np.ndarray, k: np.ndarray, whole_e: np.ndarray,
-              whole_u: np.ndarray, whole_v: np.ndarray) -> np.ndarray:
-        """Pieces of ``edges[k]`` clipped to where their edge is the nearest street.
+    def _region_of(self, edges: np.ndarray, k: np.ndarray, whole_e: np.ndarray,
+                   whole_u: np.ndarray, whole_v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The regions the pieces of ``edges[k]`` are clipped to: (piece index, region key).
 
-        The region of an edge taken whole needs its pieces only inside its end nodes'
-        regions that are not.
+        A piece belongs to its edge's region (key: the edge), unless that region is
+        taken whole: then it is needed only inside its end nodes' regions that are not
+        (key: ``n_edges`` + the node), so it may be listed twice or not at all.
         """
-        reg, net = self.regions, self.network
+        net = self.network
+        e = edges[k]
+        part = np.flatnonzero(~whole_e[k])
+        at_u = np.flatnonzero(whole_e[k] & ~whole_u[k])
+        at_v = np.flatnonzero(whole_e[k] & ~whole_v[k])
+        return (np.concatenate([part, at_u, at_v]),
+                np.concatenate([e[part], net.n_edges + net.edge_u[e[at_u]],
+                                net.n_edges + net.edge_v[e[at_v]]]))
+
+    def _clipped(self, pieces: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        """The union of the pieces of each region, clipped to that region.
+
+        The same set as clipping every piece, with one overlay per region instead of
+        one per piece, and fewer, simpler polygons left for the final union.
+        """
+        reg, n_edges = self.regions, self.network.n_edges
         assert reg is not None
-        part = ~whole_e[k]
-        out = [shapely.intersection(pieces[part], reg.edge[edges[k[part]]])]
-        for end, whole_end in ((net.edge_u, whole_u), (net.edge_v, whole_v)):
-            m = whole_e[k] & ~whole_end[k]
-            out.append(shapely.intersection(pieces[m], reg.node[end[edges[k[m]]]]))
-        return np.concatenate(out)
+        united, keys = _union_groups(pieces, keys)
+        region = np.empty(len(keys), dtype=object)
+        is_edge = keys < n_edges
+        region[is_edge] = reg.edge[keys[is_edge]]
+        region[~is_edge] = reg.node[keys[~is_edge] - n_edges]
+        return shapely.intersection(united, region)
 
     def _whole_regions(
         self, edges: np.ndarray, ks: np.ndarray, r: np.ndarray, ends: np.ndarray,
@@ -583,16 +604,27 @@ class ServiceAreaBuilder:
     def _sectors(
         self, center: np.ndarray, radius: np.ndarray, start: np.ndarray, width: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
+        """Circular sectors; an arc gets one chord per ``pi / (2 * arc_segments)`` of angle.
+
+        A half disc (a dead end) gets ``2 * arc_segments`` chords, the slight bend of a
+        street (most sectors: a few degrees) one: every chord spans at most the same angle,
+        so the largest gap between arc and chord is the same everywhere.
+        """
         keep = (radius > 0) & (width > 1e-6)
         if not keep.any():
             return np.empty(0, dtype=object), keep
         c, rad, a0, w = center[keep], radius[keep], start[keep], width[keep]
-        n_arc = 2 * self.arc_segments + 1
-        t = np.linspace(0.0, 1.0, n_arc)
-        ang = a0[:, None] + w[:, None] * t[None, :]
-        arc = c[:, None, :] + rad[:, None, None] * np.stack([np.cos(ang), np.sin(ang)], axis=2)
-        ring = np.concatenate([c[:, None, :], arc, c[:, None, :]], axis=1)
-        return shapely.polygons(ring), keep
+        step = np.pi / (2 * self.arc_segments)
+        n_arc = np.maximum(np.ceil(w / step - 1e-9).astype(np.int64), 1) + 1  # arc points
+        total = n_arc + 2  # the centre, the arc, the centre again
+        sector = np.repeat(np.arange(len(c)), total)
+        q = np.arange(total.sum()) - np.repeat(np.cumsum(total) - total, total)
+        t = np.clip((q - 1) / (n_arc[sector] - 1), 0.0, 1.0)
+        ang = a0[sector] + w[sector] * t
+        on_arc = (q > 0) & (q <= n_arc[sector])
+        xy = c[sector] + np.where(on_arc, rad[sector], 0.0)[:, None] * np.column_stack(
+            [np.cos(ang), np.sin(ang)])
+        return shapely.polygons(shapely.linearrings(xy, indices=sector)), keep
 
 
 def _strips(
@@ -643,19 +675,45 @@ def _union(geoms: np.ndarray) -> shapely.Geometry:
         return shapely.union_all(geoms, grid_size=_GRID_M)
 
 
+def _union_groups(geoms: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The union of ``geoms`` per value of ``codes``: (unions, their codes, ascending).
+
+    Pairs within a group are united at once (one vectorised call per level, the
+    groups halving at each), so small groups cost no Python loop.
+    """
+    order = np.argsort(codes, kind="stable")
+    geoms, codes = geoms[order], codes[order]
+    while len(codes) > 1:
+        next_same = codes[1:] == codes[:-1]
+        if not next_same.any():
+            break
+        i = np.arange(len(codes))
+        first = np.ones(len(codes), dtype=bool)
+        first[1:] = ~next_same
+        even = (i - np.maximum.accumulate(np.where(first, i, 0))) % 2 == 0
+        a = np.flatnonzero(even[:-1] & next_same)
+        try:
+            geoms[a] = shapely.union(geoms[a], geoms[a + 1])
+        except shapely.errors.GEOSException:  # one pair at a time, snap-rounded if need be
+            geoms[a] = [_union(np.array([x, y], dtype=object))
+                        for x, y in zip(geoms[a], geoms[a + 1], strict=True)]
+        geoms, codes = geoms[even], codes[even]
+    return geoms, codes
+
+
 def _assemble(whole: np.ndarray, pieces: np.ndarray) -> shapely.Geometry:
     """Union of whole regions (which tile without overlap) and clipped pieces.
 
-    The result is snapped to a millimetre grid: the union of pieces clipped along
-    shared region boundaries can leave vertices within nanometres of other edges,
-    valid here but self-intersecting once reprojected to degrees; snap-rounding
-    keeps every vertex clear of the other edges.
+    The whole regions are dissolved first (a coverage union, linear time), then
+    united with the pieces in one call. The result is snapped to a millimetre grid:
+    the union of pieces clipped along shared region boundaries can leave vertices
+    within nanometres of other edges, valid here but self-intersecting once
+    reprojected to degrees; snap-rounding keeps every vertex clear of the other edges.
     """
     pieces = pieces[~shapely.is_empty(pieces)] if len(pieces) else pieces
     body = dissolve(whole) if len(whole) else shapely.Polygon()
     if len(pieces):
-        rest = _union(pieces)
-        body = rest if body.is_empty else _union(np.array([body, rest], dtype=object))
+        body = _union(np.concatenate([np.array([body], dtype=object), pieces]))
     return polygonal(shapely.set_precision(body, _GRID_M))
 
 
@@ -727,7 +785,7 @@ def service_areas(
     max_snap_m
         Cap of the access leg.
     arc_segments
-        Rounded corners get ``2 * arc_segments`` chords.
+        Rounded corners get one chord per ``pi / (2 * arc_segments)`` of angle.
     progress
         Show a progress bar.
     builder

@@ -286,9 +286,7 @@ def run(
     def overlay(key: tuple[tuple[int, ...], float]) -> tuple[np.ndarray, np.ndarray | None]:
         idx, lim = key
         geoms = [polys[(i, lim)] for i in idx]
-        share = grid.covered_share(geoms)
-        reached = grid.elderly_in(geoms) if key in wanted_reach else None
-        return share, reached
+        return grid.measure(geoms, people=key in wanted_reach)
 
     keys = list(overlay_jobs)
     done = run_threaded(overlay, [(k,) for k in keys], n_jobs=_settings.n_jobs, progress=progress,

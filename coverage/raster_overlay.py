@@ -55,7 +55,7 @@ class OverlayGrid:
     >>> grid = OverlayGrid(cells, np.array([10.0, 20.0]), pixel_m=10)
     >>> grid.covered_share([shapely.box(50, 0, 150, 100)]).tolist()
     [0.5, 0.5]
-    >>> grid.elderly_in([shapely.box(0, 0, 150, 100), shapely.Polygon()]).tolist()
+    >>> grid.elderly_in([shapely.box(0, 0, 150, 100), shapely.Polygon()]).round(9).tolist()
     [20.0, 0.0]
     """
 
@@ -167,10 +167,10 @@ class OverlayGrid:
         run = c1 > c0
         return poly[run], row[run], c0[run], c1[run]
 
-    def _burn(self, polygons: Iterable[shapely.Geometry]) -> tuple[np.ndarray, int, int]:
-        """Pixels whose centre lies in the union of ``polygons``: a mask over the window
-        of rows and columns they touch, and the window's first row and column."""
-        _, row, c0, c1 = self._spans(polygons)
+    def _burn(self, spans: tuple[np.ndarray, ...]) -> tuple[np.ndarray, int, int]:
+        """Pixels whose centre lies in the union of the polygons of ``spans``: a mask over
+        the window of rows and columns they touch, and the window's first row and column."""
+        _, row, c0, c1 = spans
         if len(row) == 0:
             return np.zeros((0, 0), dtype=bool), 0, 0
         r_lo, col_lo = int(row.min()), int(c0.min())
@@ -182,28 +182,40 @@ class OverlayGrid:
         inside = np.cumsum(step.reshape(h, w), axis=1, dtype=np.int32)[:, :-1] > 0
         return inside, r_lo, col_lo
 
-    def covered_share(self, polygons: Iterable[shapely.Geometry]) -> np.ndarray:
-        """Share (0..1) of each cell's area inside the union of ``polygons``."""
-        polygons = [g for g in polygons if g is not None and not g.is_empty]
-        inside, r0, c0 = self._burn(polygons)
+    def measure(self, polygons: Iterable[shapely.Geometry], *, people: bool = True
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`covered_share` of the polygons' union and, when ``people``,
+        :meth:`elderly_in` each polygon, from one scanline pass."""
+        polygons = [shapely.Polygon() if g is None else g for g in polygons]
+        spans = self._spans(polygons)
+        inside, r0, c0 = self._burn(spans)
         hit = self.label[r0:r0 + inside.shape[0], c0:c0 + inside.shape[1]][inside]
         covered = np.bincount(hit[hit >= 0], minlength=len(self.cells))
         share = np.where(self.n_pixels > 0, covered / np.maximum(self.n_pixels, 1), 0.0)
-        if len(self.small) and polygons:
-            share[self.small] = self._exact_union_share(self.small, polygons)
-        return np.clip(share, 0.0, 1.0)
-
-    def elderly_in(self, polygons: Iterable[shapely.Geometry]) -> np.ndarray:
-        """People inside each polygon (area-weighted; polygons may overlap)."""
-        polygons = list(polygons)
-        poly, row, c0, c1 = self._spans(polygons)
+        solid = [g for g in polygons if not g.is_empty]
+        if len(self.small) and solid:
+            share[self.small] = self._exact_union_share(self.small, solid)
+        share = np.clip(share, 0.0, 1.0)
+        if not people:
+            return share, None
+        poly, row, c0_, c1_ = spans
         # people of a run: the difference of the row's running sums at its ends
-        out = np.bincount(poly, weights=self.row_cumsum[row, c1] - self.row_cumsum[row, c0],
+        out = np.bincount(poly, weights=self.row_cumsum[row, c1_] - self.row_cumsum[row, c0_],
                           minlength=len(polygons)).astype(float)  # int when there is no run
         if len(self.small):
             w = area_weights(self.cells[self.small], np.array(polygons, dtype=object))
             np.add.at(out, w["polygon"].to_numpy(),
                       self.elderly[self.small][w["cell"].to_numpy()] * w["weight"].to_numpy())
+        return share, out
+
+    def covered_share(self, polygons: Iterable[shapely.Geometry]) -> np.ndarray:
+        """Share (0..1) of each cell's area inside the union of ``polygons``."""
+        return self.measure(polygons, people=False)[0]
+
+    def elderly_in(self, polygons: Iterable[shapely.Geometry]) -> np.ndarray:
+        """People inside each polygon (area-weighted; polygons may overlap)."""
+        out = self.measure(polygons)[1]
+        assert out is not None
         return out
 
     def _exact_union_share(self, which: np.ndarray, polygons: list[shapely.Geometry]

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import doctest
-
 import numpy as np
 import pyproj
 import pytest
 
-import coverage.chinese_crs as ccrs
 from coverage._errors import CoverageError
 from coverage.chinese_crs import (
     bd09_to_gcj02,
@@ -190,8 +187,3 @@ def test_unknown_crs_name_names_the_allowed_values():
         "coordinate system was 'cgcs2000' but is expected to be one of ['wgs84', 'gcj02', 'bd09']"
     )
 
-
-def test_doctests():
-    result = doctest.testmod(ccrs, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 10
-    assert result.failed == 0

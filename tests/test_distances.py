@@ -246,11 +246,49 @@ def test_hole_in_a_large_block_stays_a_hole():
     loc = snap_points(net, np.array([[300.0, 0.0]]), max_snap_m=100)
     poly = b.polygons(loc, [5000.0])[0]
     assert len(poly.interiors) == 1
-    # 800 m square with four rounded corners (each polygonised as 8 chords), minus the hole;
-    # the vertices are snapped to a 1 mm grid (0.1 m2 on this 3.2 km outline)
-    sector = 0.5 * 100**2 * 8 * np.sin(np.pi / 2 / 8)
+    # 800 m square with four rounded corners, minus the hole; a quarter circle gets 4
+    # chords (one per pi / 8 of angle with arc_segments=4, as a half circle gets 8); the
+    # vertices are snapped to a 1 mm grid (0.1 m2 on this 3.2 km outline)
+    sector = 0.5 * 100**2 * 4 * np.sin(np.pi / 2 / 4)
     expected = 800 * 800 - 4 * (100 * 100 - sector) - 400 * 400
     assert poly.area == pytest.approx(expected, abs=0.5)
+
+
+@pytest.mark.parametrize("bend_deg", [180.0, 170.0, 120.0])
+def test_rounded_corners_get_chords_by_their_angle(bend_deg):
+    # a street 0 -> 200 m along x, then 200 m on at `bend_deg` (180: straight on): one
+    # edge, so the only rounded pieces are the two dead ends (half circles: 8 chords of
+    # pi / 8 with arc_segments=4) and the outside of the bend (a wedge of 180 - bend_deg
+    # degrees: one chord per pi / 8 or part of it); nothing is clipped (regions=False)
+    turn = np.radians(180.0 - bend_deg)
+    a, b = np.array([0.0, 0.0]), np.array([200.0, 0.0])
+    c = b + 200 * np.array([np.cos(turn), np.sin(turn)])
+    geom = np.array([shapely.LineString([a, b, c])], dtype=object)
+    net = network_from_arrays(np.array([a, c]), [0], [1], crs=UTM, edge_geometry=geom)
+    r = 50.0
+    b_ = ServiceAreaBuilder(net, max_snap_m=r, regions=False, tolerance_m=0)
+    loc = snap_points(net, np.array([[100.0, 0.0]]), max_snap_m=r)
+    poly = b_.polygons(loc, [10_000.0])[0]
+
+    def chords(width: float, n: int) -> float:  # area of a sector polygonised by n chords
+        return 0.5 * r**2 * n * np.sin(width / n) if width > 0 else 0.0
+
+    n_bend = int(np.ceil(turn / (np.pi / 8) - 1e-9))
+    # two strips 400 m x 100 m, less the overlap inside the bend (a kite of two right
+    # triangles with legs r and r * tan(turn / 2)), plus the rounded pieces
+    inner = r * r * np.tan(turn / 2)
+    expected = 2 * 200 * 2 * r - inner + 2 * chords(np.pi, 8) + chords(turn, n_bend)
+    # vertices snapped to a 1 mm grid move the area by well under 0.5 m2 on this outline
+    assert poly.area == pytest.approx(expected, abs=0.5)
+    # the arcs' points lie exactly r from their centre (within the 1 mm grid): 9 at each
+    # dead end, n_bend + 1 at the bend (a straight street: the strips' two corners)
+    outline = shapely.get_coordinates(poly.exterior)[:-1]
+
+    def on_circle(centre: np.ndarray) -> int:
+        return int((np.abs(np.hypot(*(outline - centre).T) - r) < 2e-3).sum())
+
+    assert on_circle(a) == on_circle(c) == 9
+    assert on_circle(b) == (2 if bend_deg == 180 else n_bend + 1)
 
 
 def test_polygon_stops_at_the_midline_to_an_unreached_parallel_street():
@@ -293,3 +331,22 @@ def test_no_sliver_where_a_wavy_street_splits_between_shape_points():
     assert (d <= limit).all()
     assert shapely.contains_xy(poly, probe[:, 0], probe[:, 1]).all()
     assert poly.geom_type == "Polygon" and len(poly.interiors) == 0
+
+
+def test_union_per_group_equals_one_union_per_group():
+    # groups of 1 to 9 overlapping discs, codes shuffled: each group's union must be
+    # what one shapely.union_all of its members gives (odd sizes keep a member unpaired)
+    from coverage.isochrones import _union_groups
+
+    rng = np.random.default_rng(3)
+    sizes = rng.integers(1, 10, 40)
+    codes = np.repeat(np.arange(40) * 7, sizes)  # gaps between codes are allowed
+    centre = rng.uniform(0, 30, (len(codes), 2)) + (codes[:, None] // 7) * 100.0
+    discs = shapely.buffer(shapely.points(centre), rng.uniform(3, 12, len(codes)))
+    perm = rng.permutation(len(codes))
+    united, got = _union_groups(discs[perm], codes[perm])
+    np.testing.assert_array_equal(got, np.arange(40) * 7)
+    for g, geom in zip(got, united, strict=True):
+        expected = shapely.union_all(discs[codes == g])
+        assert shapely.symmetric_difference(geom, expected).area < 1e-6
+        assert geom.area == pytest.approx(expected.area, rel=1e-12)

@@ -116,7 +116,7 @@ def test_pixels_are_those_gdal_burns_and_people_are_summed_over_them():
         # GDAL's own rasterisation of the polygon simplified as the overlay does
         ref = features.rasterize([(shapely.simplify(g, 0.7), 1)], out_shape=(grid.height,
                                  grid.width), transform=tr, fill=0, dtype="uint8").astype(bool)
-        inside, r0, c0 = grid._burn([g])
+        inside, r0, c0 = grid._burn(grid._spans([g]))
         ours = np.zeros_like(ref)
         ours[r0:r0 + inside.shape[0], c0:c0 + inside.shape[1]] = inside
         assert (ours != ref).sum() == 0
