@@ -56,6 +56,20 @@ MAX_SNAP_M = 500.0
 REPEAT = 21  # the steps that take milliseconds are timed this many times: median and first
 
 
+def _calibration() -> dict[str, float]:
+    """Seconds of two fixed workloads (best of 3), to compare machines between runs:
+    a pure-Python loop (what networkx and osmnx mostly do) and a numpy sort."""
+    import numpy as np
+
+    a = np.random.default_rng(0).random(2_000_000)
+
+    def best(f):
+        return min(_timed(f, 1)[1]["seconds"] for _ in range(3))
+
+    return {"python_loop_s": best(lambda: sum(i * i for i in range(5_000_000))),
+            "numpy_sort_s": best(lambda: np.sort(a))}
+
+
 def _timed(step, repeat: int = REPEAT) -> tuple[object, dict[str, float]]:
     """Run ``step()`` ``repeat`` times; its last result and the median and first seconds."""
     times = []
@@ -375,7 +389,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     print(json.dumps({"machine": platform.platform(), "cpus": os.cpu_count(),
-                      "python": platform.python_version()}))
+                      "python": platform.python_version(), **_calibration()}))
     for scale in args.scales:
         paths = prepare(scale, out)
         regions_s = warm_regions(paths, out)

@@ -25,7 +25,10 @@ def render(lines: list[str]) -> str:
         elif "prepare" in r:
             prep[r["scale"]] = {**r["prepare"], "regions_s": r.get("regions_s")}
     out = [f"Machine: {machine.get('machine', '?')}, {machine.get('cpus', '?')} CPUs, "
-           f"Python {machine.get('python', '?')}.", "",
+           f"Python {machine.get('python', '?')}"
+           + (f"; speed: {machine['python_loop_s']:.2f} s for a fixed Python loop, "
+              f"{machine['numpy_sort_s'] * 1000:.0f} ms for a fixed numpy sort"
+              if "python_loop_s" in machine else "") + ".", "",
            "| scale | cells | our `run` (s) | our distance step (s) | + segment index (s) | "
            "lower bound (s) | "
            "distance / lower bound | the same, paired in one process | "

@@ -22,6 +22,28 @@ def polygonal(geom: shapely.Geometry) -> shapely.Geometry:
     return polys[0] if len(polys) == 1 else shapely.MultiPolygon(polys)
 
 
+def dissolve(tiles: np.ndarray) -> shapely.Geometry:
+    """Union of polygons that tile without overlap and share their boundaries exactly.
+
+    GEOS's coverage union only drops the shared edges (linear time); it is checked
+    by area (a coverage's union has the summed area) and falls back to the general
+    union.
+    """
+    tiles = tiles[~shapely.is_empty(tiles)]
+    if len(tiles) == 0:
+        return shapely.Polygon()
+    if len(tiles) == 1:
+        return polygonal(tiles[0])
+    total = float(shapely.area(tiles).sum())
+    try:
+        out = shapely.coverage_union_all(tiles)
+        if abs(out.area - total) <= 1e-9 * max(total, 1.0):
+            return polygonal(out)
+    except shapely.errors.GEOSException:
+        pass
+    return polygonal(shapely.union_all(tiles))
+
+
 def robust_difference(a: np.ndarray, b: np.ndarray, *, grid_size: float = 1e-3) -> np.ndarray:
     """``a[k] - b[k]`` for every k, even where GEOS cannot overlay a pair as given.
 

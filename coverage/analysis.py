@@ -14,6 +14,8 @@ import pandas as pd
 import shapely
 from scipy import ndimage, sparse
 
+from ._geometry import dissolve
+
 _MAX_VERTICES = 256  # pieces of diced regions have at most about this many vertices
 
 
@@ -164,3 +166,35 @@ def connected_groups(
     _, comp = sparse.csgraph.connected_components(adj, directed=False)
     labels[idx] = comp + 1
     return labels
+
+
+def union_by_label(geometry: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The union of the geometries of each label: (the labels, ascending; their unions).
+
+    Cells of one grid share their edges exactly, so a group is dissolved by GEOS's
+    coverage union (the general union where that fails); a group of one cell is the
+    cell as it is.
+    """
+    geometry = np.asarray(geometry, dtype=object)
+    order = np.argsort(labels, kind="stable")
+    uniq, start, count = np.unique(labels[order], return_index=True, return_counts=True)
+    out = geometry[order][start]
+    for k in np.flatnonzero(count > 1):
+        out[k] = dissolve(geometry[order[start[k]:start[k] + count[k]]])
+    return uniq, out
+
+
+def mode_by_label(labels: np.ndarray, values: np.ndarray) -> pd.Series:
+    """The most frequent value of each label (missing values ignored; of ties the
+    smallest, as pandas' ``mode``), indexed by label; labels with no value are absent.
+
+    Examples
+    --------
+    >>> mode_by_label(np.array([1, 1, 1, 2, 2, 3]),
+    ...               np.array(["b", "a", "b", "y", "x", None], dtype=object)).to_dict()
+    {1: 'b', 2: 'x'}
+    """
+    df = pd.DataFrame({"label": labels, "value": values}).dropna()
+    n = df.groupby(["label", "value"], sort=False).size().reset_index(name="n")
+    n = n.sort_values(["label", "n", "value"], ascending=[True, False, True], kind="stable")
+    return n.drop_duplicates("label").set_index("label")["value"]

@@ -59,11 +59,11 @@ from scipy import sparse
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
-from ._geometry import polygonal
+from ._geometry import dissolve, polygonal
 from ._threads import run_threaded
 from .network import StreetNetwork, cheapest_edges_csr
 from .snapping import NetworkLocations
-from .street_regions import StreetRegions, dissolve, regions_for
+from .street_regions import StreetRegions, regions_for
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from ._errors import InputFileError
 from ._geometry import polygonal, robust_difference, valid
 from ._threads import run_threaded, thread_count
 from .access import capacity_indicators
-from .analysis import connected_groups
+from .analysis import connected_groups, mode_by_label, union_by_label
 from .isochrones import ServiceAreaBuilder, distances_to_locations, nearest_source_reach
 from .network import StreetNetwork, load_network
 from .policy import Circle, Policy, default_policy
@@ -538,22 +538,19 @@ def _gap_areas(cells: gpd.GeoDataFrame, policy: Policy, crs: Any) -> gpd.GeoData
         lab = connected_groups(mask, row, col, cells.geometry.to_numpy())
         if lab.max() == 0:
             continue
-        df = pd.DataFrame({"lab": lab, "unserved": elderly * (1 - share),
-                           "dist": cells[f"{c.name}_dist"].to_numpy()})
-        df = df[df["lab"] > 0]
-        for extra in ("town", "village"):
-            if extra in cells:
-                df[extra] = cells.loc[df.index, extra].to_numpy()
+        pos = np.flatnonzero(lab > 0)
+        labs = lab[pos]
+        df = pd.DataFrame({"lab": labs, "unserved": (elderly * (1 - share))[pos],
+                           "dist": cells[f"{c.name}_dist"].to_numpy()[pos]})
         agg = df.groupby("lab").agg(elderly_unserved=("unserved", "sum"),
                                     cells=("unserved", "size"),
                                     nearest_dist=("dist", "min"))
-        geoms = cells.loc[df.index].geometry.groupby(df["lab"].to_numpy()).apply(
-            lambda s: shapely.union_all(s.to_numpy()))
-        agg["geometry"] = geoms.reindex(agg.index).to_numpy()
+        ulab, geoms = union_by_label(cells.geometry.to_numpy()[pos], labs)
+        agg["geometry"] = pd.Series(geoms, index=ulab).reindex(agg.index).to_numpy()
         for extra in ("town", "village"):
-            if extra in df:
-                agg[extra] = df.groupby("lab")[extra].agg(
-                    lambda s: s.mode().iat[0] if s.notna().any() else None)
+            if extra in cells:
+                mode = mode_by_label(labs, cells[extra].to_numpy()[pos]).reindex(agg.index)
+                agg[extra] = mode.astype(object).where(mode.notna(), None).to_numpy()
         agg = agg.sort_values("elderly_unserved", ascending=False).reset_index(drop=True)
         agg["rank"] = np.arange(1, len(agg) + 1)
         agg["circle"] = c.name

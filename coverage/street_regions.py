@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import shapely
 
-from ._geometry import polygonal
+from ._geometry import dissolve, polygonal
 from .network import StreetNetwork
 
 FORMAT_VERSION = 1
@@ -70,28 +70,6 @@ class StreetRegions:
     edge_depth: np.ndarray
     node_depth: np.ndarray
     spacing_m: float
-
-
-def dissolve(tiles: np.ndarray) -> shapely.Geometry:
-    """Union of polygons that tile without overlap and share their boundaries exactly.
-
-    GEOS's coverage union only drops the shared edges (linear time); it is checked
-    by area (a coverage's union has the summed area) and falls back to the general
-    union.
-    """
-    tiles = tiles[~shapely.is_empty(tiles)]
-    if len(tiles) == 0:
-        return shapely.Polygon()
-    if len(tiles) == 1:
-        return polygonal(tiles[0])
-    total = float(shapely.area(tiles).sum())
-    try:
-        out = shapely.coverage_union_all(tiles)
-        if abs(out.area - total) <= 1e-9 * max(total, 1.0):
-            return polygonal(out)
-    except shapely.errors.GEOSException:
-        pass
-    return polygonal(shapely.union_all(tiles))
 
 
 def _merge(cells: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:

@@ -1,8 +1,9 @@
-"""Geometry helpers: ring bands survive pairs GEOS cannot subtract as given."""
+"""Geometry helpers: ring bands survive pairs GEOS cannot subtract as given; gap groups."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 
@@ -53,3 +54,31 @@ def test_ring_bands_of_the_pipeline_use_it():
                          [shapely.box(5, 5, 15, 15), shapely.box(0, 0, 1, 3)],
                          progress=False, desc="rings")
     assert [round(g.area, 6) for g in rings] == [37.5, 6.0]
+
+
+def test_gap_groups_union_and_mode_equal_per_group_pandas_and_geos():
+    # random 8-connected groups on a 100 m grid: each group's union must be what
+    # shapely.union_all gives for its cells, its town what pandas' mode() gives
+    from scipy import ndimage
+
+    from coverage.analysis import mode_by_label, union_by_label
+
+    rng = np.random.default_rng(5)
+    mask = rng.random((40, 50)) < 0.45
+    lab, _ = ndimage.label(mask, structure=np.ones((3, 3), dtype=int))
+    r, c = np.nonzero(lab)
+    labels = lab[r, c]
+    cells = shapely.box(c * 100.0, -r * 100.0, c * 100.0 + 100, -r * 100.0 + 100)
+    towns = rng.choice(np.array(["东镇", "西镇", "南镇", None], dtype=object), len(labels),
+                       p=[0.3, 0.3, 0.2, 0.2])
+    got_labels, unions = union_by_label(cells, labels)
+    np.testing.assert_array_equal(got_labels, np.unique(labels))
+    assert (np.bincount(labels)[got_labels] > 1).sum() > 10  # many groups of several cells
+    for k, g in zip(got_labels, unions, strict=True):
+        expected = shapely.union_all(cells[labels == k])
+        assert shapely.symmetric_difference(g, expected).area < 1e-6
+        assert g.area == pytest.approx(expected.area, rel=1e-12)
+    mode = mode_by_label(labels, towns)
+    s = pd.Series(towns).groupby(labels)
+    expected = s.agg(lambda v: v.mode().iat[0] if v.notna().any() else None).dropna()
+    assert mode.sort_index().to_dict() == expected.to_dict()
