@@ -34,7 +34,8 @@ the pieces of one region are united first, then clipped once): without the clip,
 a well-reached street's strip would take in the far side of a block whose nearest
 street is less reached (on the demo that overstated the 500 m circle by 6 points).
 The wedge at a vertex is polygonised with one chord per ``pi / (2 * arc_segments)``
-of its angle (most are bends of a few degrees: one chord). Shape points within ``tolerance_m`` of a straight chord
+of its angle (most are bends of a few degrees: one chord) and joined to the strip
+that ends there, so GEOS has fewer pieces to unite. Shape points within ``tolerance_m`` of a straight chord
 do not split pieces: pieces follow the chords, and a run of pieces along one chord
 is one strip (left offsets forward, right offsets back), so neighbours meet edge to
 edge. A region whose budget never drops below its depth (how far it reaches from
@@ -480,21 +481,27 @@ class ServiceAreaBuilder:
         whole_u = whole_n[np.searchsorted(ends, net.edge_u[edges])]
         whole_v = whole_n[np.searchsorted(ends, net.edge_v[edges])]
         need = ~(whole_e & whole_u & whole_v)  # pieces of an edge with a region not taken whole
-        # 4. strips over pieces with any budget, one per run of pieces along a chord
+        # 4. wedges at interior vertices (the outside of a bend; offsets from the vertices)
+        vkeys = self.edge_base[edges[ks]] + ss
+        at_vertex = np.searchsorted(self.vertex_key, vkeys)
+        at_vertex = np.clip(at_vertex, 0, len(self.vertex_key) - 1)
+        h = np.flatnonzero((np.abs(self.vertex_key[at_vertex] - vkeys) <= 1e-7) & need[ks])
+        vi = at_vertex[h]
+        c_start, c_width = self.vertex_cone[0][vi], self.vertex_cone[1][vi]
+        wedge = (r[h] > 0) & (c_width > 1e-6)
+        h, vi = h[wedge], vi[wedge]
+        arcs = _Arcs.around(self.coords[vi], r[h], c_start[wedge], c_width[wedge],
+                            self.arc_segments)
+        # 5. strips over pieces with any budget, one per run of pieces along a chord, each
+        # with the wedge at its end where there is one; the other wedges on their own
         same = (ks[1:] == ks[:-1]) & ((ss[1:] - ss[:-1]) > _EPS)
         wide = r > _EPS_WIDTH
         piece = np.flatnonzero(same & (wide[:-1] | wide[1:]) & need[ks[:-1]])
         piece = piece[np.hypot(*(xy[piece + 1] - xy[piece]).T) > _EPS]
-        traps, trap_first = _strips(xy, along, chord, r, piece)
+        traps, trap_first, attached = _strips(xy, along, chord, r, piece, arcs, h)
         trap_k = ks[trap_first]
-        # 5. sectors at vertices (interior vertices from the offsets, nodes from D)
-        vkeys = self.edge_base[edges[ks]] + ss
-        at_vertex = np.searchsorted(self.vertex_key, vkeys)
-        at_vertex = np.clip(at_vertex, 0, len(self.vertex_key) - 1)
-        hit = (np.abs(self.vertex_key[at_vertex] - vkeys) <= 1e-7) & need[ks]
-        vi, vr = at_vertex[hit], r[hit]
-        c_start, c_width = self.vertex_cone[0][vi], self.vertex_cone[1][vi]
-        v_sect, v_keep = self._sectors(self.coords[vi], vr, c_start, c_width)
+        v_sect, v_k = arcs.sectors(~attached), ks[h[~attached]]
+        # 6. sectors at nodes (from D)
         part_n = reached[~whole_n[np.searchsorted(ends, reached)]]
         node_r = np.clip(limit - D(part_n), 0.0, cap)
         n_sect, n_keep = self._sectors(net.node_xy[part_n], node_r, self.node_cone[0][part_n],
@@ -505,7 +512,7 @@ class ServiceAreaBuilder:
         # each piece only where its street is the nearest (the region it is clipped to)
         ends_whole = (whole_e, whole_u, whole_v)
         t_i, t_key = self._region_of(edges, trap_k, *ends_whole)
-        v_i, v_key = self._region_of(edges, ks[hit][v_keep], *ends_whole)
+        v_i, v_key = self._region_of(edges, v_k, *ends_whole)
         pieces = np.concatenate([traps[t_i], v_sect[v_i], n_sect])
         keys = np.concatenate([t_key, v_key, net.n_edges + part_n[n_keep]])
         whole = np.concatenate([self.regions.edge_own[edges[whole_e]],
@@ -604,32 +611,59 @@ class ServiceAreaBuilder:
     def _sectors(
         self, center: np.ndarray, radius: np.ndarray, start: np.ndarray, width: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Circular sectors; an arc gets one chord per ``pi / (2 * arc_segments)`` of angle.
-
-        A half disc (a dead end) gets ``2 * arc_segments`` chords, the slight bend of a
-        street (most sectors: a few degrees) one: every chord spans at most the same angle,
-        so the largest gap between arc and chord is the same everywhere.
-        """
+        """Circular sectors (see :class:`_Arcs`); the mask of those with an area."""
         keep = (radius > 0) & (width > 1e-6)
-        if not keep.any():
-            return np.empty(0, dtype=object), keep
-        c, rad, a0, w = center[keep], radius[keep], start[keep], width[keep]
-        step = np.pi / (2 * self.arc_segments)
-        n_arc = np.maximum(np.ceil(w / step - 1e-9).astype(np.int64), 1) + 1  # arc points
-        total = n_arc + 2  # the centre, the arc, the centre again
-        sector = np.repeat(np.arange(len(c)), total)
-        q = np.arange(total.sum()) - np.repeat(np.cumsum(total) - total, total)
-        t = np.clip((q - 1) / (n_arc[sector] - 1), 0.0, 1.0)
-        ang = a0[sector] + w[sector] * t
-        on_arc = (q > 0) & (q <= n_arc[sector])
-        xy = c[sector] + np.where(on_arc, rad[sector], 0.0)[:, None] * np.column_stack(
-            [np.cos(ang), np.sin(ang)])
-        return shapely.polygons(shapely.linearrings(xy, indices=sector)), keep
+        arcs = _Arcs.around(center[keep], radius[keep], start[keep], width[keep],
+                            self.arc_segments)
+        return arcs.sectors(np.ones(len(arcs.centre), dtype=bool)), keep
+
+
+@dataclass(frozen=True)
+class _Arcs:
+    """Arcs of circles around centres, one chord per ``pi / (2 * arc_segments)`` of angle.
+
+    A half circle (a dead end) gets ``2 * arc_segments`` chords, the slight bend of a
+    street (most arcs: a few degrees) one: every chord spans at most the same angle, so
+    the largest gap between arc and chord is the same everywhere. ``xy`` holds the
+    points of every arc in turn, from its start angle on; ``offset`` and ``count`` say
+    where each arc's points are.
+    """
+
+    centre: np.ndarray
+    xy: np.ndarray
+    offset: np.ndarray
+    count: np.ndarray
+
+    @classmethod
+    def around(cls, centre: np.ndarray, radius: np.ndarray, start: np.ndarray,
+               width: np.ndarray, arc_segments: int) -> _Arcs:
+        step = np.pi / (2 * arc_segments)
+        count = np.maximum(np.ceil(width / step - 1e-9).astype(np.int64), 1) + 1
+        offset = np.cumsum(count) - count
+        owner = np.repeat(np.arange(len(centre)), count)
+        t = (np.arange(int(count.sum())) - offset[owner]) / (count[owner] - 1)
+        ang = start[owner] + width[owner] * t
+        xy = centre[owner] + radius[owner][:, None] * np.column_stack([np.cos(ang), np.sin(ang)])
+        return cls(centre, xy, offset, count)
+
+    def sectors(self, which: np.ndarray) -> np.ndarray:
+        """Sector polygons (the centre, the arc, the centre again) of the arcs ``which``."""
+        idx = np.flatnonzero(which)
+        if len(idx) == 0:
+            return np.empty(0, dtype=object)
+        m = self.count[idx]
+        ring = np.repeat(np.arange(len(idx)), m + 2)
+        q = np.arange(int((m + 2).sum())) - np.repeat(np.cumsum(m + 2) - (m + 2), m + 2)
+        on_arc = (q > 0) & (q <= m[ring])
+        arc_i = self.offset[idx][ring] + np.clip(q - 1, 0, m[ring] - 1)
+        xy = np.where(on_arc[:, None], self.xy[arc_i], self.centre[idx][ring])
+        return shapely.polygons(shapely.linearrings(xy, indices=ring))
 
 
 def _strips(
-    xy: np.ndarray, along: np.ndarray, chord: np.ndarray, r: np.ndarray, piece: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+    xy: np.ndarray, along: np.ndarray, chord: np.ndarray, r: np.ndarray, piece: np.ndarray,
+    arcs: _Arcs | None = None, arc_at: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Polygons of the points within ``r`` of runs of pieces along one chord.
 
     Piece ``j`` runs from point ``j`` to point ``j + 1`` with the half-width ``r``
@@ -637,10 +671,17 @@ def _strips(
     their end and its normal, so a run of them, split where the width drops to 0,
     is one simple polygon: the left offsets forward, the right offsets back.
 
-    Returns the polygons and the first piece of each.
+    The wedge of ``arcs`` centred at point ``arc_at[i]`` is added to the run that ends
+    there (the outside of a bend): its arc starts at one of the run's end corners, so
+    the ring goes from that corner along the arc to the centre (or from the centre
+    along the arc to the corner) and stays simple. Fewer pieces for GEOS to unite.
+
+    Returns the polygons, the first piece of each and which wedges were added.
     """
+    n_arcs = 0 if arcs is None else len(arcs.centre)
+    attached = np.zeros(n_arcs, dtype=bool)
     if len(piece) == 0:
-        return np.empty(0, dtype=object), piece
+        return np.empty(0, dtype=object), piece, attached
     joined = np.zeros(len(piece), dtype=bool)
     joined[1:] = ((piece[1:] == piece[:-1] + 1) & (chord[piece[1:]] == chord[piece[:-1]])
                   & (r[piece[1:]] > _EPS_WIDTH))
@@ -656,11 +697,60 @@ def _strips(
     nrm = np.column_stack([-d[:, 1], d[:, 0]]) * r[pts][:, None]
     left, right = xy[pts] + nrm, xy[pts] - nrm
     back = start[run_of] + n[run_of] - 1 - q  # the right side, walked backwards
-    coords = np.concatenate([left, right[back], left[start]])
-    ring = np.concatenate([run_of, run_of, np.arange(len(n))])
-    key = np.concatenate([q, n[run_of] + q, 2 * n])
-    order = np.lexsort((key, ring))
-    return shapely.polygons(shapely.linearrings(coords[order], indices=ring[order])), first
+    coords = [left, right[back], left[start]]
+    ring = [run_of, run_of, np.arange(len(n))]
+    key = [q, n[run_of] + q, 2 * n]
+    if arcs is not None and arc_at is not None and n_arcs:
+        w_xy, w_run, w_key, attached = _wedges_at_ends(arcs, arc_at, last + 1, n,
+                                                       left[start + n - 1], right[start + n - 1],
+                                                       xy, r)
+        coords.append(w_xy)
+        ring.append(w_run)
+        key.append(w_key)
+    coords_, ring_, key_ = np.concatenate(coords), np.concatenate(ring), np.concatenate(key)
+    order = np.lexsort((key_, ring_))
+    polys = shapely.polygons(shapely.linearrings(coords_[order], indices=ring_[order]))
+    return polys, first, attached
+
+
+def _wedges_at_ends(
+    arcs: _Arcs, arc_at: np.ndarray, end: np.ndarray, n: np.ndarray, left_end: np.ndarray,
+    right_end: np.ndarray, xy: np.ndarray, r: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Ring points that add each wedge to the run ending at its centre.
+
+    ``end`` is the last point of each run (ascending), ``left_end`` and ``right_end``
+    its end corners. Returns the points, their run, their ordering key (between the
+    run's last left point, key ``n - 1``, and its last right point, key ``n``) and
+    which wedges were added (those whose centre ends a run with a width).
+    """
+    j = np.clip(np.searchsorted(end, arc_at), 0, len(end) - 1)
+    ok = (end[j] == arc_at) & (r[arc_at] > _EPS_WIDTH)
+    w, run = np.flatnonzero(ok), j[ok]
+    m = arcs.count[w]
+    a0 = arcs.xy[arcs.offset[w]]
+    a1 = arcs.xy[arcs.offset[w] + m - 1]
+
+    def far(p: np.ndarray, c: np.ndarray) -> np.ndarray:
+        return np.hypot(*(p - c).T)
+
+    lc, rc = left_end[run], right_end[run]
+    on_left = np.minimum(far(a0, lc), far(a1, lc)) <= np.minimum(far(a0, rc), far(a1, rc))
+    corner = np.where(on_left[:, None], lc, rc)
+    from_start = far(a0, corner) <= far(a1, corner)  # the arc starts at the corner
+    k = np.repeat(np.arange(len(w)), m)
+    u = np.arange(int(m.sum())) - np.repeat(np.cumsum(m) - m, m)
+    mk = m[k]
+    # left: the arc from the corner (its first point left out), then the centre;
+    # right: the centre, then the arc back to the corner (its last point left out)
+    t = np.where(on_left[k], u + 1, mk - u)  # position along the arc from the corner
+    centre = np.where(on_left[k], u == mk - 1, u == 0)
+    arc_i = arcs.offset[w][k] + np.where(from_start[k], t, mk - 1 - t).clip(0, mk - 1)
+    pts = np.where(centre[:, None], xy[end[run]][k], arcs.xy[arc_i])
+    key = (n[run][k] - 1) + (u + 1) / (mk + 1)
+    attached = np.zeros(len(arcs.centre), dtype=bool)
+    attached[w] = True
+    return pts, run[k], key, attached
 
 
 def _ends_of(network: StreetNetwork, edges: np.ndarray) -> np.ndarray:

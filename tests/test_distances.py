@@ -254,12 +254,13 @@ def test_hole_in_a_large_block_stays_a_hole():
     assert poly.area == pytest.approx(expected, abs=0.5)
 
 
-@pytest.mark.parametrize("bend_deg", [180.0, 170.0, 120.0])
+@pytest.mark.parametrize("bend_deg", [180.0, 170.0, 120.0, 190.0, 240.0])
 def test_rounded_corners_get_chords_by_their_angle(bend_deg):
-    # a street 0 -> 200 m along x, then 200 m on at `bend_deg` (180: straight on): one
-    # edge, so the only rounded pieces are the two dead ends (half circles: 8 chords of
-    # pi / 8 with arc_segments=4) and the outside of the bend (a wedge of 180 - bend_deg
-    # degrees: one chord per pi / 8 or part of it); nothing is clipped (regions=False)
+    # a street 0 -> 200 m along x, then 200 m on at `bend_deg` (180: straight on; below
+    # 180 it turns left, above right): one edge, so the only rounded pieces are the two
+    # dead ends (half circles: 8 chords of pi / 8 with arc_segments=4) and the outside of
+    # the bend (a wedge of |180 - bend_deg| degrees: one chord per pi / 8 or part of it,
+    # joined to the strip that ends there); nothing is clipped (regions=False)
     turn = np.radians(180.0 - bend_deg)
     a, b = np.array([0.0, 0.0]), np.array([200.0, 0.0])
     c = b + 200 * np.array([np.cos(turn), np.sin(turn)])
@@ -273,22 +274,47 @@ def test_rounded_corners_get_chords_by_their_angle(bend_deg):
     def chords(width: float, n: int) -> float:  # area of a sector polygonised by n chords
         return 0.5 * r**2 * n * np.sin(width / n) if width > 0 else 0.0
 
-    n_bend = int(np.ceil(turn / (np.pi / 8) - 1e-9))
+    n_bend = int(np.ceil(abs(turn) / (np.pi / 8) - 1e-9))
     # two strips 400 m x 100 m, less the overlap inside the bend (a kite of two right
     # triangles with legs r and r * tan(turn / 2)), plus the rounded pieces
-    inner = r * r * np.tan(turn / 2)
-    expected = 2 * 200 * 2 * r - inner + 2 * chords(np.pi, 8) + chords(turn, n_bend)
+    inner = r * r * np.tan(abs(turn) / 2)
+    expected = 2 * 200 * 2 * r - inner + 2 * chords(np.pi, 8) + chords(abs(turn), n_bend)
     # vertices snapped to a 1 mm grid move the area by well under 0.5 m2 on this outline
     assert poly.area == pytest.approx(expected, abs=0.5)
     # the arcs' points lie exactly r from their centre (within the 1 mm grid): 9 at each
     # dead end, n_bend + 1 at the bend (a straight street: the strips' two corners)
-    outline = shapely.get_coordinates(poly.exterior)[:-1]
+    (one,) = shapely.get_parts(poly)  # one polygon (maybe typed multi after the mm grid)
+    outline = shapely.get_coordinates(one.exterior)[:-1]
 
     def on_circle(centre: np.ndarray) -> int:
         return int((np.abs(np.hypot(*(outline - centre).T) - r) < 2e-3).sum())
 
     assert on_circle(a) == on_circle(c) == 9
     assert on_circle(b) == (2 if bend_deg == 180 else n_bend + 1)
+    assert poly.is_valid and len(one.interiors) == 0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_full_budget_along_a_winding_street_is_geos_buffer(seed):
+    # with the whole budget everywhere (a facility far inside its limit), the area of one
+    # winding street is the street buffered by the cap: compare with GEOS's buffer (a
+    # second implementation; fine arcs in both, so they differ by arc sagittas only)
+    rng = np.random.default_rng(seed)
+    heading = np.cumsum(rng.uniform(-0.9, 0.9, 25))  # bends of up to 50 degrees both ways
+    step = rng.uniform(15, 60, 25)[:, None] * np.column_stack([np.cos(heading), np.sin(heading)])
+    pts = np.vstack([[0.0, 0.0], np.cumsum(step, axis=0)])
+    line = shapely.LineString(pts)
+    net = network_from_arrays(pts[[0, -1]], [0], [1], crs=UTM,
+                              edge_geometry=np.array([line], dtype=object))
+    cap = 40.0
+    b = ServiceAreaBuilder(net, max_snap_m=cap, regions=False, tolerance_m=0, arc_segments=32)
+    loc = snap_points(net, pts[:1], max_snap_m=cap)
+    poly = b.polygons(loc, [1e6])[0]
+    expected = shapely.buffer(line, cap, quad_segs=32)
+    assert poly.is_valid
+    # sagitta of a chord of pi / 64 at 40 m: 5 mm; times the outline (< 4 km): < 20 m2
+    assert shapely.symmetric_difference(poly, expected).area < 20.0
+    assert poly.area == pytest.approx(expected.area, abs=20.0)
 
 
 def test_polygon_stops_at_the_midline_to_an_unreached_parallel_street():
