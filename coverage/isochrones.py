@@ -35,14 +35,14 @@ a well-reached street's strip would take in the far side of a block whose neares
 street is less reached (on the demo that overstated the 500 m circle by 6 points).
 The wedge at a vertex is polygonised with one chord per ``pi / (2 * arc_segments)``
 of its angle (most are bends of a few degrees: one chord) and joined to the strip
-that ends there, so GEOS has fewer pieces to unite. Shape points within ``tolerance_m`` of a straight chord
-do not split pieces: pieces follow the chords, and a run of pieces along one chord
-is one strip (left offsets forward, right offsets back), so neighbours meet edge to
-edge. A region whose budget never drops below its depth (how far it reaches from
-its street) lies wholly inside the area: it is taken as it is, and the regions so
-taken, which share their boundaries exactly, are dissolved by GEOS's coverage union;
-only the fringe is built from pieces. The polygon is snapped to a 1 mm grid so it
-stays valid when reprojected. Tests compare the polygons with the point-wise rule on
+that ends there, so GEOS has fewer pieces to unite. Shape points within
+``tolerance_m`` of a straight chord do not split pieces: pieces follow the chords,
+and a run of pieces along one chord is one strip (left offsets forward, right
+offsets back), so neighbours meet edge to edge. A region whose budget never drops
+below its depth (how far it reaches from its street) lies wholly inside the area:
+it is taken as it is, and the regions so taken, which share their boundaries
+exactly, are dissolved by GEOS's coverage union; only the fringe is built from
+pieces. The polygon is snapped to a 1 mm grid so it stays valid when reprojected. Tests compare the polygons with the point-wise rule on
 sampled points, the shortcut with building every piece, and the area shares with a
 lattice of points per cell.
 """
