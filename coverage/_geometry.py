@@ -26,8 +26,8 @@ def dissolve(tiles: np.ndarray) -> shapely.Geometry:
     """Union of polygons that tile without overlap and share their boundaries exactly.
 
     GEOS's coverage union only drops the shared edges (linear time); it is checked
-    by area (a coverage's union has the summed area) and falls back to the general
-    union.
+    by area (a coverage's union has the summed area) and validity (overlapping tiles
+    give an invalid result of the summed area), and falls back to the general union.
     """
     tiles = tiles[~shapely.is_empty(tiles)]
     if len(tiles) == 0:
@@ -37,7 +37,7 @@ def dissolve(tiles: np.ndarray) -> shapely.Geometry:
     total = float(shapely.area(tiles).sum())
     try:
         out = shapely.coverage_union_all(tiles)
-        if abs(out.area - total) <= 1e-9 * max(total, 1.0):
+        if abs(out.area - total) <= 1e-9 * max(total, 1.0) and out.is_valid:
             return polygonal(out)
     except shapely.errors.GEOSException:
         pass
