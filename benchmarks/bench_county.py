@@ -199,8 +199,8 @@ def method_lower_bound(paths, out):
     from scipy.spatial import cKDTree
 
     net, fxy, cells, cxy, _ = _inputs(paths, out)
-    (dist, d), timing = _timed(_lower_bound_step(net, fxy, cxy))
     tree, csr = cKDTree(net.node_xy), net.csr
+    (dist, d), timing = _timed(_lower_bound_step(net, fxy, cxy, tree))
     _, cnode = tree.query(cxy, workers=-1)  # a scenario: the cells' nearest nodes are known
     _, scenario = _timed(lambda: _dijkstra_from_nearest_nodes(tree, csr, fxy)[cnode])
     e = cells["elderly"].to_numpy()
@@ -209,14 +209,14 @@ def method_lower_bound(paths, out):
             "node_dist": _node_check(dist)}
 
 
-def _lower_bound_step(net, fxy, cxy):
+def _lower_bound_step(net, fxy, cxy, tree=None):
     """The lower bound's timed step: (node distances, the cells' distances)."""
     from scipy.spatial import cKDTree
 
     csr = net.csr
     # the KD-tree of the nodes is built once per network, outside the timed step, as our
     # segment index is
-    tree = cKDTree(net.node_xy)
+    tree = cKDTree(net.node_xy) if tree is None else tree
 
     def step():
         dist = _dijkstra_from_nearest_nodes(tree, csr, fxy)

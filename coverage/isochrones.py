@@ -616,7 +616,7 @@ class ServiceAreaBuilder:
         keep = (radius > 0) & (width > 1e-6)
         arcs = _Arcs.around(center[keep], radius[keep], start[keep], width[keep],
                             self.arc_segments)
-        return arcs.sectors(np.ones(len(arcs.centre), dtype=bool)), keep
+        return arcs.sectors(), keep
 
 
 @dataclass(frozen=True)
@@ -647,9 +647,10 @@ class _Arcs:
         xy = centre[owner] + radius[owner][:, None] * np.column_stack([np.cos(ang), np.sin(ang)])
         return cls(centre, xy, offset, count)
 
-    def sectors(self, which: np.ndarray) -> np.ndarray:
-        """Sector polygons (the centre, the arc, the centre again) of the arcs ``which``."""
-        idx = np.flatnonzero(which)
+    def sectors(self, which: np.ndarray | None = None) -> np.ndarray:
+        """Sector polygons (the centre, the arc, the centre again) of the arcs ``which``
+        (a mask; all when None)."""
+        idx = np.arange(len(self.centre)) if which is None else np.flatnonzero(which)
         if len(idx) == 0:
             return np.empty(0, dtype=object)
         m = self.count[idx]
