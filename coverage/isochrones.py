@@ -173,7 +173,9 @@ def _same_edge(
     t_ok = np.flatnonzero(targets.on_network)
     s_ok = s_ok[np.argsort(sources.edge[s_ok], kind="stable")]
     s_edge = sources.edge[s_ok]
-    t_ok = t_ok[np.isin(targets.edge[t_ok], s_edge)]  # few: searched below
+    has_source = np.zeros(network.n_edges, dtype=bool)
+    has_source[s_edge] = True
+    t_ok = t_ok[has_source[targets.edge[t_ok]]]  # few: searched below (a gather, not np.isin's sort)
     t_edge = targets.edge[t_ok]
     lo = np.searchsorted(s_edge, t_edge, side="left")
     count = np.searchsorted(s_edge, t_edge, side="right") - lo

@@ -103,7 +103,18 @@ def test_every_proved_answer_is_the_exact_nearest_on_random_streets():
         np.testing.assert_allclose(shapely.distance(shapely.points(xy[proved]), at),
                                    want[proved], atol=1e-6)
     assert (~idx.nearest(xy, k=2)[3]).any()  # the test reaches unproved rows too
+    # a search bounded at 40 m: rows with fewer than k samples within it prove with the
+    # bound, rows with none are unproved, and what is proved is still exact
+    bounded = idx.nearest(xy, k=4, bound_m=40.0)
+    edge, offset, dist, proved = bounded
+    assert proved[want < 30].mean() > 0.9
+    assert not proved[want > 40].any()  # nothing within the bound proves nothing
+    np.testing.assert_allclose(dist[proved], want[proved], atol=1e-9)
     np.testing.assert_allclose(snap_points(net, xy, max_snap_m=1e9).snap_m, want, atol=1e-9)
+    # the first search stops near the snap limit; points beyond it are measured exactly
+    small = snap_points(net, xy, max_snap_m=20.0)
+    np.testing.assert_allclose(small.snap_m, want, atol=1e-9)
+    assert ((small.edge >= 0) == (want <= 20.0)).all()
 
 
 def test_chunks_threads_and_missing_rows_change_no_answer(network):
