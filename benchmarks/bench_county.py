@@ -16,8 +16,9 @@ its own subprocess (so peak memory is the method's own) on the same inputs:
                  the same with the cells snapped already, what site selection repeats);
 ``lower_bound``  one scipy multi-source Dijkstra from the facilities' nearest nodes plus a
                  KD-tree snap of the cell centres to nodes (on all cores; the tree of
-                 the nodes built once per network, untimed, as our segment index is): no
-                 partial edges, no polygons (``scenario_s``: the cells' nearest nodes known);
+                 the nodes built once per network, untimed, as our segment index is; the
+                 search bounded at the snap limit, as ours is): no partial edges, no
+                 polygons (``scenario_s``: the cells' nearest nodes known);
 ``lower_bound_edges``  the same Dijkstra plus a KD-tree query (k=1) of the cell centres into
                  our segment samples: what snapping to edges costs at the least;
 ``osmnx``        the osmnx isochrone recipe, stripped down: ``nearest_nodes``,
@@ -201,7 +202,7 @@ def method_lower_bound(paths, out):
     net, fxy, cells, cxy, _ = _inputs(paths, out)
     tree, csr = cKDTree(net.node_xy), net.csr
     (dist, d), timing = _timed(_lower_bound_step(net, fxy, cxy, tree))
-    _, cnode = tree.query(cxy, workers=-1)  # a scenario: the cells' nearest nodes are known
+    cnode = _bounded_query(tree, cxy)  # a scenario: the cells' nearest nodes are known
     _, scenario = _timed(lambda: _dijkstra_from_nearest_nodes(tree, csr, fxy)[cnode])
     e = cells["elderly"].to_numpy()
     cov = {k: float(e[d <= v].sum() / e.sum()) for k, v in CIRCLES_M.items()}
@@ -220,10 +221,22 @@ def _lower_bound_step(net, fxy, cxy, tree=None):
 
     def step():
         dist = _dijkstra_from_nearest_nodes(tree, csr, fxy)
-        _, cnode = tree.query(cxy, workers=-1)  # all cores, as our snapping uses
-        return dist, dist[cnode]
+        return dist, dist[_bounded_query(tree, cxy)]
 
     return step
+
+
+def _bounded_query(tree, xy):
+    """Nearest point of ``tree`` for each row, on all cores (as our snapping uses), with
+    the search bounded at the snap limit as ours is (a finite bound prunes cKDTree's
+    search from its start: 10 % faster here too); rows beyond it are asked again."""
+    import numpy as np
+
+    d, i = tree.query(xy, workers=-1, distance_upper_bound=MAX_SNAP_M)
+    far = np.flatnonzero(np.isinf(d))
+    if len(far):
+        i[far] = tree.query(xy[far], workers=-1)[1]
+    return i
 
 
 def method_lower_bound_edges(paths, out):
@@ -236,8 +249,7 @@ def method_lower_bound_edges(paths, out):
 
     def step():
         dist = _dijkstra_from_nearest_nodes(nodes, csr, fxy)
-        _, sample = tree.query(cxy, workers=-1)
-        return dist, sample
+        return dist, _bounded_query(tree, cxy)
 
     _, timing = _timed(step)
     return timing

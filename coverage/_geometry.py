@@ -6,15 +6,21 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+GRID_M = 1e-3  # metres: the grid a union falls back to (and service areas are snapped to)
+MIN_CHECKED_M2 = 1e-4  # square metres: smaller inputs of a union are not checked for loss
+
 
 def polygonal(geom: shapely.Geometry) -> shapely.Geometry:
     """The polygons of ``geom`` (a Polygon or MultiPolygon); lines and points dropped.
 
     Clipping, unions and ``make_valid`` can leave zero-area slivers as lines in a
     GeometryCollection; outputs (GeoPackage layers, GeoJSON) want one polygonal type.
+    A MultiPolygon of a single part becomes that Polygon.
     """
-    if geom.geom_type in ("Polygon", "MultiPolygon"):
+    if geom.geom_type == "Polygon":
         return geom
+    if geom.geom_type == "MultiPolygon":  # of one part (a hairline gap closed on a grid):
+        return geom.geoms[0] if len(geom.geoms) == 1 else geom  # the Polygon
     parts = [p for p in shapely.get_parts(geom) if p.geom_type in ("Polygon", "MultiPolygon")]
     polys = [q for p in parts for q in shapely.get_parts(p)]
     if not polys:
@@ -27,7 +33,8 @@ def dissolve(tiles: np.ndarray) -> shapely.Geometry:
 
     GEOS's coverage union only drops the shared edges (linear time); it is checked
     by area (a coverage's union has the summed area) and validity (overlapping tiles
-    give an invalid result of the summed area), and falls back to the general union.
+    give an invalid result of the summed area), and falls back to the general union,
+    itself checked for lost tiles (:func:`checked_union`).
     """
     tiles = tiles[~shapely.is_empty(tiles)]
     if len(tiles) == 0:
@@ -41,7 +48,38 @@ def dissolve(tiles: np.ndarray) -> shapely.Geometry:
             return polygonal(out)
     except shapely.errors.GEOSException:
         pass
-    return polygonal(shapely.union_all(tiles))
+    return polygonal(checked_union(tiles))
+
+
+def checked_union(geoms: np.ndarray, *, grid_size: float = GRID_M) -> shapely.Geometry:
+    """``union_all`` of ``geoms``, snap-rounded to ``grid_size`` (metres) where GEOS
+    cannot do it as given, or where it lost one of them (see :func:`lost_inputs`)."""
+    try:
+        out = shapely.union_all(geoms)
+        if not lost_inputs(np.array([out], dtype=object), geoms,
+                           np.zeros(len(geoms), np.int64)).any():
+            return out
+    except shapely.errors.GEOSException:  # nearly coincident edges
+        pass
+    return shapely.union_all(geoms, grid_size=grid_size)
+
+
+def lost_inputs(unions: np.ndarray, geoms: np.ndarray, of: np.ndarray) -> np.ndarray:
+    """Which of ``unions`` lost one of its inputs (``geoms[i]`` went into ``unions[of[i]]``).
+
+    GEOS 3.14 can drop an input of a union without raising (libgeos/geos#965: a piece
+    of 29 m2 vanished from a service area). A point inside every input of some area
+    must lie in its union; tiny slivers (``MIN_CHECKED_M2``) are not checked (their
+    point may sit on the union's boundary by rounding).
+    """
+    bad = np.zeros(len(unions), dtype=bool)
+    check = np.flatnonzero(shapely.area(geoms) > MIN_CHECKED_M2)
+    if len(check) == 0:
+        return bad
+    pts = shapely.point_on_surface(geoms[check])
+    inside = shapely.intersects_xy(unions[of[check]], shapely.get_x(pts), shapely.get_y(pts))
+    bad[of[check][~inside]] = True
+    return bad
 
 
 def robust_difference(a: np.ndarray, b: np.ndarray, *, grid_size: float = 1e-3) -> np.ndarray:

@@ -60,7 +60,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
-from ._geometry import dissolve, polygonal
+from ._geometry import GRID_M, checked_union, dissolve, lost_inputs, polygonal
 from ._threads import run_threaded
 from .network import StreetNetwork, cheapest_edges_csr
 from .snapping import NetworkLocations
@@ -69,10 +69,8 @@ from .street_regions import StreetRegions, regions_for
 log = logging.getLogger(__name__)
 
 _EPS = 1e-9  # metres: offsets closer than this are the same point
-_GRID_M = 1e-3  # metres: the grid service areas are snapped to (and the robust union falls back to)
 _EPS_WIDTH = 1e-6  # metres: a narrower strip is nothing (and an invalid ring)
 _WHOLE_MARGIN_M = 0.5  # metres of slack before a region counts as wholly inside an area
-_MIN_CHECKED_M2 = 1e-4  # square metres: smaller pieces are not checked for being lost
 
 
 @dataclass(frozen=True)
@@ -762,42 +760,13 @@ def _ends_of(network: StreetNetwork, edges: np.ndarray) -> np.ndarray:
     return np.unique(np.concatenate([network.edge_u[edges], network.edge_v[edges]]))
 
 
-def _union(geoms: np.ndarray) -> shapely.Geometry:
-    """``union_all`` of ``geoms``, snap-rounded to the mm grid where GEOS cannot do it as
-    given, or where it lost one of them (see :func:`_lost`)."""
-    try:
-        out = shapely.union_all(geoms)
-        if not _lost(np.array([out], dtype=object), geoms, np.zeros(len(geoms), np.int64)).any():
-            return out
-    except shapely.errors.GEOSException:  # nearly coincident clipped edges
-        pass
-    return shapely.union_all(geoms, grid_size=_GRID_M)
-
-
-def _lost(unions: np.ndarray, geoms: np.ndarray, of: np.ndarray) -> np.ndarray:
-    """Which of ``unions`` lost one of its inputs (``geoms[i]`` went into ``unions[of[i]]``).
-
-    GEOS 3.14 can drop an input of a union without raising (libgeos/geos#965: a piece
-    of 29 m2 vanished from a service area). A point inside every input of some area
-    must lie in its union; tiny slivers are not checked (their point may sit on the
-    union's boundary by rounding).
-    """
-    bad = np.zeros(len(unions), dtype=bool)
-    check = np.flatnonzero(shapely.area(geoms) > _MIN_CHECKED_M2)
-    if len(check) == 0:
-        return bad
-    pts = shapely.point_on_surface(geoms[check])
-    inside = shapely.intersects_xy(unions[of[check]], shapely.get_x(pts), shapely.get_y(pts))
-    bad[of[check][~inside]] = True
-    return bad
-
-
 def _union_groups(geoms: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The union of ``geoms`` per value of ``codes``: (unions, their codes, ascending).
 
     Pairs within a group are united at once (one vectorised call per level, the
     groups halving at each), so small groups cost no Python loop. A group whose union
-    lost one of its members (:func:`_lost`) is united again, snap-rounded.
+    lost one of its members (:func:`~coverage._geometry.lost_inputs`) is united again,
+    snap-rounded.
     """
     order = np.argsort(codes, kind="stable")
     members, member_codes = geoms[order], codes[order]
@@ -814,12 +783,12 @@ def _union_groups(geoms: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.
         try:
             geoms[a] = shapely.union(geoms[a], geoms[a + 1])
         except shapely.errors.GEOSException:  # one pair at a time, snap-rounded if need be
-            geoms[a] = [_union(np.array([x, y], dtype=object))
+            geoms[a] = [checked_union(np.array([x, y], dtype=object))
                         for x, y in zip(geoms[a], geoms[a + 1], strict=True)]
         geoms, codes = geoms[even], codes[even]
     of = np.searchsorted(codes, member_codes)
-    for g in np.flatnonzero(_lost(geoms, members, of)):
-        geoms[g] = shapely.union_all(members[of == g], grid_size=_GRID_M)
+    for g in np.flatnonzero(lost_inputs(geoms, members, of)):
+        geoms[g] = shapely.union_all(members[of == g], grid_size=GRID_M)
     return geoms, codes
 
 
@@ -835,8 +804,8 @@ def _assemble(whole: np.ndarray, pieces: np.ndarray) -> shapely.Geometry:
     pieces = pieces[~shapely.is_empty(pieces)] if len(pieces) else pieces
     body = dissolve(whole) if len(whole) else shapely.Polygon()
     if len(pieces):
-        body = _union(np.concatenate([np.array([body], dtype=object), pieces]))
-    return polygonal(shapely.set_precision(body, _GRID_M))
+        body = checked_union(np.concatenate([np.array([body], dtype=object), pieces]))
+    return polygonal(shapely.set_precision(body, GRID_M))
 
 
 def _sorted_unique(k: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

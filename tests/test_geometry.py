@@ -104,12 +104,13 @@ def test_a_union_that_loses_an_input_is_done_again():
     # hold all four, whatever GEOS does
     from pathlib import Path
 
-    from coverage.isochrones import _union, _union_groups
+    from coverage._geometry import checked_union
+    from coverage.isochrones import _union_groups
 
     text = (Path(__file__).parent / "data" / "geos_union_loses_a_piece.wkb.hex").read_text()
     geoms = np.array([shapely.from_wkb(h) for h in text.split()], dtype=object)
     assert [round(g.area, 2) for g in geoms] == [236448.54, 4707.86, 2510.67, 29.12]
-    for u in (_union(geoms), _union_groups(geoms, np.zeros(4, dtype=np.int64))[0][0]):
+    for u in (checked_union(geoms), _union_groups(geoms, np.zeros(4, dtype=np.int64))[0][0]):
         assert shapely.covers(shapely.buffer(u, 1e-3), geoms).all()
         assert u.area >= 243524.0  # the four less their overlaps (243,495 without the last)
 
@@ -117,6 +118,7 @@ def test_a_union_that_loses_an_input_is_done_again():
 def test_lost_inputs_are_found_and_united_again(monkeypatch):
     # a union that drops an input (as GEOS's bug does) is noticed and redone snap-rounded
     import coverage.isochrones as iso
+    from coverage._geometry import checked_union, dissolve
 
     discs = shapely.buffer(shapely.points([[0, 0], [15, 0], [100, 0], [115, 0]]), 10.0)
     exact = shapely.union_all(discs).area
@@ -130,8 +132,22 @@ def test_lost_inputs_are_found_and_united_again(monkeypatch):
         return np.asarray(a, dtype=object).copy()
 
     monkeypatch.setattr(iso.shapely, "union_all", drops_last)
-    assert iso._union(discs).area == pytest.approx(exact, rel=1e-3)  # mm grid; a disc is 25 %
+    assert checked_union(discs).area == pytest.approx(exact, rel=1e-3)  # mm grid; a disc is 25 %
+    # dissolve's fallback (tiles that are no coverage: these discs overlap) is checked too
+    assert dissolve(discs).area == pytest.approx(exact, rel=1e-3)
     monkeypatch.setattr(iso.shapely, "union", keeps_first)
     united, codes = iso._union_groups(discs, np.array([5, 5, 9, 9]))
     assert codes.tolist() == [5, 9]
     assert [g.area for g in united] == pytest.approx([exact / 2, exact / 2], rel=1e-3)
+
+
+def test_polygonal_keeps_one_polygonal_type_and_unwraps_single_parts():
+    from coverage._geometry import polygonal
+
+    square, far = shapely.box(0, 0, 1, 1), shapely.box(5, 5, 6, 6)
+    assert polygonal(shapely.MultiPolygon([square])).geom_type == "Polygon"
+    assert polygonal(shapely.MultiPolygon([square])).equals(square)
+    both = polygonal(shapely.GeometryCollection([square, shapely.LineString([(0, 0), (9, 9)]),
+                                                 shapely.MultiPolygon([far])]))
+    assert both.geom_type == "MultiPolygon" and both.area == pytest.approx(2.0)
+    assert polygonal(shapely.LineString([(0, 0), (1, 1)])).is_empty
