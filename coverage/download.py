@@ -38,8 +38,44 @@ from .network import (
     network_from_graph,
 )
 from .network_cache import default_cache_dir, read_network, store
+from .settings import settings as _settings
 
 log = logging.getLogger(__name__)
+
+
+class _ServiceBusy(RuntimeError):
+    """Nominatim or Overpass answered "busy" (429, 504) more often than we retry."""
+
+
+@contextlib.contextmanager
+def _bounded_retries(retries: int) -> Iterator[None]:
+    """Stop a download after ``retries`` busy answers (HTTP 429 or 504).
+
+    osmnx answers a busy server by waiting 55 s and asking again, with no limit: a
+    congested Overpass server would hold a download for hours. A requests response
+    hook (passed through ``osmnx.settings.requests_kwargs``) counts those answers and
+    raises after ``retries`` of them.
+    """
+    before = ox.settings.requests_kwargs
+    busy: list[str] = []
+
+    def count(response: Any, *args: Any, **kwargs: Any) -> Any:
+        if response.status_code in (429, 504):
+            busy.append(f"{response.status_code} {response.reason}")
+            if len(busy) > retries:
+                raise _ServiceBusy(
+                    f"{response.url.split('?')[0]} answered {', '.join(busy)}: the service is "
+                    f"busy (osmnx waited 55 s before each of {retries} retries)")
+        return response
+
+    hooks = dict(before.get("hooks") or {})
+    previous = hooks.get("response") or []
+    hooks["response"] = [*(previous if isinstance(previous, list) else [previous]), count]
+    ox.settings.requests_kwargs = {**before, "hooks": hooks}
+    try:
+        yield
+    finally:
+        ox.settings.requests_kwargs = before
 
 
 @contextlib.contextmanager
@@ -101,19 +137,27 @@ def download_graph(*, place: str | None = None, polygon: Any = None,
     Raises
     ------
     NetworkError
-        When the services cannot be reached or answer with an error.
+        When the services cannot be reached, answer with an error, or stay busy (HTTP
+        429 or 504) after ``settings.download_busy_retries`` retries.
     """
     q = _query(place, polygon, bbox)
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     kw: dict[str, Any] = {"network_type": "all", "simplify": False, "retain_all": True}
     try:
-        with _http_cache(folder / "http"), _osmnx_way_tags(_EXTRA_WAY_TAGS):
+        with (_http_cache(folder / "http"), _osmnx_way_tags(_EXTRA_WAY_TAGS),
+              _bounded_retries(_settings.download_busy_retries)):
             if "place" in q:
                 G = ox.graph_from_place(q["place"], **kw)
             elif "polygon" in q:
                 G = ox.graph_from_polygon(shapely.from_wkt(q["polygon"]), **kw)
             else:
                 G = ox.graph_from_bbox(tuple(q["bbox"]), **kw)
+    except _ServiceBusy as exc:
+        raise NetworkError(
+            f"could not download the streets of {json.dumps(q, ensure_ascii=False)}: {exc}. "
+            "Try again later, raise settings.download_busy_retries, point "
+            "osmnx.settings.overpass_url at another Overpass server, or download an "
+            "extract (e.g. Geofabrik's .osm.pbf) and pass it with --network") from exc
     except Exception as exc:  # requests' and osmnx's errors: the service side failed
         raise NetworkError(
             f"could not download the streets of {json.dumps(q, ensure_ascii=False)} "
@@ -134,8 +178,6 @@ def download_network(*, place: str | None = None, polygon: Any = None,
     The second call for the same query, mode and walking filter loads the cached
     network without any request.
     """
-    from .settings import settings as _settings
-
     q = _query(place, polygon, bbox)
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     key = json.dumps({**q, "mode": mode, "exclude": sorted(_settings.walk_exclude_highway)},

@@ -46,6 +46,10 @@ class Settings:
     overlay_pixel_m
         Pixel size of the area-weighted overlay (:mod:`coverage.raster_overlay`):
         cells' area shares are counted on pixels of this size, metres.
+    download_busy_retries
+        How often a street download asks Nominatim or Overpass again after a "busy"
+        answer (HTTP 429 or 504; osmnx waits 55 s before each) before giving up with
+        an error.
     cache_dir
         Folder of the network cache (None: ``$ELDERCARE_CACHE`` or
         ``~/.cache/eldercare-coverage``); see :mod:`coverage.network_cache`.
@@ -59,6 +63,7 @@ class Settings:
     n_jobs: int | None = None
     overlay_pixel_m: float = 10.0
     cache_dir: str | None = None
+    download_busy_retries: int = 3
     walk_exclude_highway: frozenset[str] = field(
         default_factory=lambda: frozenset(
             {

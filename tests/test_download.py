@@ -50,6 +50,7 @@ class _Service(BaseHTTPRequestHandler):
     polygon: dict = {}
     hits: list[str] = []
     fail: int = 0
+    busy: int = 0  # answer this many queries with 429 Too Many Requests first
 
     def log_message(self, *args):  # keep test output clean
         pass
@@ -91,6 +92,9 @@ class _Service(BaseHTTPRequestHandler):
         self.hits.append("POST " + self.path + " " + body[:200])
         if type(self).fail:
             self._send(type(self).fail, json.dumps({"remark": "runtime error: test failure"}))
+        elif type(self).busy > 0:
+            type(self).busy -= 1
+            self._send(429, json.dumps({"remark": "rate limited"}))
         elif self.path.endswith("/interpreter"):
             self._send(200, json.dumps(self.overpass))
         else:
@@ -130,7 +134,7 @@ def osmnx_offline(service, monkeypatch):
 
     monkeypatch.setattr(requests.Session, "request", only_local)
     _Service.hits.clear()
-    _Service.fail = 0
+    _Service.fail = _Service.busy = 0
     return url, box
 
 
@@ -168,6 +172,39 @@ def test_service_errors_become_clear_network_errors(osmnx_offline, tmp_path):
         download_graph(bbox=(121.2, 28.2, 121.6, 28.6), cache_dir=tmp_path)
     with pytest.raises(NetworkError, match="Nominatim"):
         download_graph(place="no such place", cache_dir=tmp_path)
+
+
+def test_a_busy_service_is_retried_a_bounded_number_of_times(osmnx_offline, monkeypatch,
+                                                            tmp_path):
+    # osmnx waits 55 s after a 429 and asks again, without limit; we stop after
+    # settings.download_busy_retries (3) retries. The waits are recorded, not slept.
+    import types
+
+    from coverage import settings
+
+    waits: list[float] = []
+    monkeypatch.setattr(ox._overpass, "time", types.SimpleNamespace(sleep=waits.append))
+    kwargs_before = dict(ox.settings.requests_kwargs)
+    _Service.busy = 3  # busy three times, then an answer: retried, the same graph
+    _same_graph(download_graph(bbox=(121.2, 28.2, 121.6, 28.6), cache_dir=tmp_path / "a"),
+                graph_from_file(OSM))
+    assert waits.count(55) == 3
+    posts = [h for h in _Service.hits if h.startswith("POST /api/interpreter")]
+    assert len(posts) == 4
+    _Service.hits.clear()
+    waits.clear()
+    _Service.busy = 100  # busy for good: four questions, three waits, a clear error
+    with pytest.raises(NetworkError, match=r"429 Too Many Requests.*busy.*3 retries.*"
+                                           r"Try again later.*--network"):
+        download_graph(bbox=(121.2, 28.2, 121.6, 28.6), cache_dir=tmp_path / "b")
+    assert len([h for h in _Service.hits if h.startswith("POST /api/interpreter")]) == 4
+    assert waits.count(55) == 3
+    assert ox.settings.requests_kwargs == kwargs_before  # the hook is gone again
+    monkeypatch.setattr(settings, "download_busy_retries", 0)
+    _Service.hits.clear()
+    with pytest.raises(NetworkError, match="busy"):
+        download_graph(bbox=(121.2, 28.2, 121.6, 28.6), cache_dir=tmp_path / "c")
+    assert len([h for h in _Service.hits if h.startswith("POST /api/interpreter")]) == 1
 
 
 def test_unreachable_service_says_offline(osmnx_offline, monkeypatch, tmp_path):
