@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -49,28 +50,38 @@ class _ServiceBusy(RuntimeError):
 
 @contextlib.contextmanager
 def _bounded_retries(retries: int) -> Iterator[None]:
-    """Stop a download after ``retries`` busy answers (HTTP 429 or 504).
+    """Stop a download when one request got a busy answer (HTTP 429 or 504) ``retries``
+    times and is busy again.
 
-    osmnx answers a busy server by waiting 55 s and asking again, with no limit: a
-    congested Overpass server would hold a download for hours. A requests response
-    hook (passed through ``osmnx.settings.requests_kwargs``) counts those answers and
-    raises after ``retries`` of them.
+    osmnx answers a busy server by waiting 55 s and asking the same request again, with
+    no limit: a congested Overpass server would hold a download for hours. A requests
+    response hook (passed through ``osmnx.settings.requests_kwargs``, restored after)
+    counts the busy answers per request (method, URL and body; the Overpass status
+    page, which osmnx only reads to pace itself, is not counted). Like the other
+    osmnx settings changed here, it is process-wide: downloads do not run in parallel.
     """
     before = ox.settings.requests_kwargs
-    busy: list[str] = []
+    busy: dict[tuple[str, str, str], list[str]] = {}
 
     def count(response: Any, *args: Any, **kwargs: Any) -> Any:
-        if response.status_code in (429, 504):
-            busy.append(f"{response.status_code} {response.reason}")
-            if len(busy) > retries:
-                raise _ServiceBusy(
-                    f"{response.url.split('?')[0]} answered {', '.join(busy)}: the service is "
-                    f"busy (osmnx waited 55 s before each of {retries} retries)")
+        request = response.request
+        url = str(request.url or response.url)
+        if response.status_code in (429, 504) and \
+                not urllib.parse.urlsplit(url).path.endswith("/status"):
+            body = request.body.decode() if isinstance(request.body, bytes) \
+                else str(request.body or "")
+            answers = busy.setdefault((str(request.method), url, body), [])
+            answers.append(f"{response.status_code} {response.reason}")
+            if len(answers) > retries:
+                waited = (f"osmnx waited 55 s before each of {retries} retries" if retries
+                          else "settings.download_busy_retries is 0")
+                raise _ServiceBusy(f"{url.split('?')[0]} answered {', '.join(answers)} to "
+                                   f"the same request: the service is busy ({waited})")
         return response
 
     hooks = dict(before.get("hooks") or {})
     previous = hooks.get("response") or []
-    hooks["response"] = [*(previous if isinstance(previous, list) else [previous]), count]
+    hooks["response"] = [*([previous] if callable(previous) else previous), count]
     ox.settings.requests_kwargs = {**before, "hooks": hooks}
     try:
         yield

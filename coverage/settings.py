@@ -46,13 +46,13 @@ class Settings:
     overlay_pixel_m
         Pixel size of the area-weighted overlay (:mod:`coverage.raster_overlay`):
         cells' area shares are counted on pixels of this size, metres.
-    download_busy_retries
-        How often a street download asks Nominatim or Overpass again after a "busy"
-        answer (HTTP 429 or 504; osmnx waits 55 s before each) before giving up with
-        an error.
     cache_dir
         Folder of the network cache (None: ``$ELDERCARE_CACHE`` or
         ``~/.cache/eldercare-coverage``); see :mod:`coverage.network_cache`.
+    download_busy_retries
+        How often a street download asks Nominatim or Overpass the same request
+        again after a "busy" answer (HTTP 429 or 504; osmnx waits 55 s before each)
+        before giving up with an error.
     """
 
     walk_speed_m_s: float = 0.9

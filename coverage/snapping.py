@@ -247,10 +247,15 @@ def snap_points(
     pos = None if valid.all() else np.flatnonzero(valid)
     pts = xy if pos is None else xy[pos]
     # the first search stops a sample spacing beyond the snap limit (a point within the
-    # limit is then usually proved); points it does not prove are asked again unbounded
+    # limit is then usually proved); points beyond the limit are asked again unbounded,
+    # and the few it could not prove (amid many streets) with more samples
     e_all, off_all, d_all, proved = index.nearest(
         pts, n_jobs=jobs, bound_m=max_snap_m + index.spacing_m)
-    for k in (12, 48):  # a few points amid many streets: ask again with more samples
+    beyond = np.flatnonzero(~proved & (d_all > max_snap_m))
+    if len(beyond):
+        e_all[beyond], off_all[beyond], d_all[beyond], proved[beyond] = index.nearest(
+            pts[beyond], n_jobs=jobs)
+    for k in (12, 48):
         again = np.flatnonzero(~proved)
         if not len(again):
             break

@@ -50,7 +50,9 @@ class _Service(BaseHTTPRequestHandler):
     polygon: dict = {}
     hits: list[str] = []
     fail: int = 0
-    busy: int = 0  # answer this many queries with 429 Too Many Requests first
+    busy: int = 0  # answer this many Overpass queries with 429 Too Many Requests first
+    busy_search: int = 0  # the same for Nominatim searches
+    status_code: int = 200  # of Overpass's status page
 
     def log_message(self, *args):  # keep test output clean
         pass
@@ -66,7 +68,12 @@ class _Service(BaseHTTPRequestHandler):
     def do_GET(self):
         self.hits.append("GET " + self.path)
         url = urllib.parse.urlparse(self.path)
-        if url.path.endswith("/status"):
+        if url.path.endswith("/status") and type(self).status_code != 200:
+            self._send(type(self).status_code, "<html>busy</html>", "text/html")
+        elif url.path.endswith("/search") and type(self).busy_search > 0:
+            type(self).busy_search -= 1
+            self._send(429, "[]")
+        elif url.path.endswith("/status"):
             self._send(200, "Connected as: 1\nCurrent time: 2026-11-25T00:00:00Z\n"
                             "Rate limit: 2\n2 slots available now.\nCurrently running queries:\n",
                        "text/plain")
@@ -134,7 +141,8 @@ def osmnx_offline(service, monkeypatch):
 
     monkeypatch.setattr(requests.Session, "request", only_local)
     _Service.hits.clear()
-    _Service.fail = _Service.busy = 0
+    _Service.fail = _Service.busy = _Service.busy_search = 0
+    _Service.status_code = 200
     return url, box
 
 
@@ -205,6 +213,43 @@ def test_a_busy_service_is_retried_a_bounded_number_of_times(osmnx_offline, monk
     with pytest.raises(NetworkError, match="busy"):
         download_graph(bbox=(121.2, 28.2, 121.6, 28.6), cache_dir=tmp_path / "c")
     assert len([h for h in _Service.hits if h.startswith("POST /api/interpreter")]) == 1
+
+
+def test_busy_answers_are_counted_per_request_and_not_on_the_status_page(
+        osmnx_offline, monkeypatch, tmp_path):
+    # one retry allowed: a place download whose Nominatim search and Overpass query are
+    # each busy once goes through (two requests, one retry each); a busy status page,
+    # which osmnx only reads to pace itself, is no busy answer even with no retries
+    import types
+
+    from coverage import settings
+
+    waits: list[float] = []
+    monkeypatch.setattr(ox._overpass, "time", types.SimpleNamespace(sleep=waits.append))
+    monkeypatch.setattr(ox._nominatim, "time", types.SimpleNamespace(sleep=waits.append))
+    monkeypatch.setattr(settings, "download_busy_retries", 1)
+    _Service.busy_search, _Service.busy = 1, 1
+    _same_graph(download_graph(place=PLACE, cache_dir=tmp_path / "a"), graph_from_file(OSM))
+    assert len([h for h in _Service.hits if "/search" in h]) == 2
+    assert len([h for h in _Service.hits if h.startswith("POST /api/interpreter")]) == 2
+    monkeypatch.setattr(settings, "download_busy_retries", 0)
+    monkeypatch.setattr(ox.settings, "overpass_rate_limit", True)
+    _Service.status_code = 504
+    _same_graph(download_graph(bbox=(121.2, 28.2, 121.6, 28.6), cache_dir=tmp_path / "b"),
+                graph_from_file(OSM))
+    assert any(h.startswith("GET /api/status") for h in _Service.hits)
+
+
+def test_a_users_own_response_hooks_keep_running(osmnx_offline, monkeypatch, tmp_path):
+    seen: list[int] = []
+
+    def mine(response, *args, **kwargs):
+        seen.append(response.status_code)
+
+    monkeypatch.setattr(ox.settings, "requests_kwargs", {"hooks": {"response": (mine,)}})
+    download_graph(bbox=(121.2, 28.2, 121.6, 28.6), cache_dir=tmp_path)
+    assert seen == [200]  # the Overpass query (rate limiting is off in these tests)
+    assert ox.settings.requests_kwargs == {"hooks": {"response": (mine,)}}
 
 
 def test_unreachable_service_says_offline(osmnx_offline, monkeypatch, tmp_path):

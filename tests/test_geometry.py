@@ -141,7 +141,7 @@ def test_lost_inputs_are_found_and_united_again(monkeypatch):
     assert [g.area for g in united] == pytest.approx([exact / 2, exact / 2], rel=1e-3)
 
 
-def test_polygonal_keeps_one_polygonal_type_and_unwraps_single_parts():
+def test_polygonal_keeps_polygons_only_and_unwraps_single_parts():
     from coverage._geometry import polygonal
 
     square, far = shapely.box(0, 0, 1, 1), shapely.box(5, 5, 6, 6)
