@@ -4,11 +4,20 @@ A point x becomes a *network location*: the edge ``e`` nearest to it, the offset
 ``s`` of its projection ``p_x`` along ``e`` (metres from the edge's ``u`` end) and the
 straight-line access leg ``|x - p_x|`` (``snap_m``). DESIGN.md: the network distance
 from a facility f to x is ``snap(f) + d_G(p_f, p_x) + snap(x)``.
+
+Two exact searches find the nearest segment. The fast one is a small C extension
+(``coverage/_nearest.c``, built by ``setup.py`` where a C compiler exists): a bucket
+grid of the segments walked in rings around each point (:class:`BucketGrid`). The
+other, and the fallback for the points the grid leaves (beyond the snap limit) or
+when the extension is not built, is numpy and scipy's KD-tree over samples of the
+segments with a proof of exactness (:meth:`SegmentIndex.nearest`). Both give the
+nearest segment exactly; where two are equally near they may name different ones.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -18,6 +27,80 @@ from scipy.spatial import cKDTree
 from ._threads import run_threaded
 from .network import StreetNetwork
 from .settings import settings as _settings
+
+_accelerator: ModuleType | None
+try:
+    from . import _nearest as _accelerator  # the C ring search (setup.py; optional)
+except ImportError:  # built without a C compiler: the numpy and KD-tree search only
+    _accelerator = None
+
+
+@dataclass(frozen=True)
+class BucketGrid:
+    """The segments registered in the square cells their bounding box overlaps.
+
+    The C ring search visits the cells around a point ring by ring; a segment not yet
+    measured lies wholly in cells of the next ring or beyond, at least ``r * size``
+    away after ring ``r``, so the search stops exactly once the best distance is
+    within that (see ``coverage/_nearest.c``).
+
+    Attributes
+    ----------
+    x0, y0
+        Lower-left corner of the grid, metres.
+    size
+        Cell width, metres.
+    nx, ny
+        Cells per row and per column.
+    start, items
+        CSR table: the segments of cell ``y * nx + x`` are
+        ``items[start[c]:start[c + 1]]``.
+    data
+        Per item, its segment's ``ax, ay, vx, vy, 1/|v|**2``, shape (len(items), 5):
+        a cell's segments are read from adjacent memory.
+    """
+
+    x0: float
+    y0: float
+    size: float
+    nx: int
+    ny: int
+    start: np.ndarray
+    items: np.ndarray
+    data: np.ndarray
+
+    @classmethod
+    def build(cls, ax: np.ndarray, ay: np.ndarray, vx: np.ndarray, vy: np.ndarray,
+              inv_len2: np.ndarray, *, per_cell: float = 4.0, max_cells: int = 4_000_000
+              ) -> BucketGrid:
+        """Register segments ``a -> a + v`` in cells holding about ``per_cell`` of them
+        on average over the extent (at most ``max_cells`` cells)."""
+        bx0, bx1 = np.minimum(ax, ax + vx), np.maximum(ax, ax + vx)
+        by0, by1 = np.minimum(ay, ay + vy), np.maximum(ay, ay + vy)
+        x0, y0 = float(bx0.min()), float(by0.min())
+        w, h = float(bx1.max()) - x0, float(by1.max()) - y0
+        area = max(w, 1.0) * max(h, 1.0)
+        size = max(np.sqrt(area * per_cell / len(ax)), np.sqrt(area / max_cells), 1.0)
+        nx, ny = int(w // size) + 1, int(h // size) + 1
+
+        def cells(lo: np.ndarray, hi: np.ndarray, origin: float, n: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+            return (np.clip((lo - origin) // size, 0, n - 1).astype(np.int64),
+                    np.clip((hi - origin) // size, 0, n - 1).astype(np.int64))
+
+        cx0, cx1 = cells(bx0, bx1, x0, nx)
+        cy0, cy1 = cells(by0, by1, y0, ny)
+        wide = cx1 - cx0 + 1
+        count = wide * (cy1 - cy0 + 1)
+        seg = np.repeat(np.arange(len(ax), dtype=np.int64), count)
+        local = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+        cell = (cy0[seg] + local // wide[seg]) * nx + cx0[seg] + local % wide[seg]
+        order = np.argsort(cell, kind="stable")
+        start = np.zeros(nx * ny + 1, dtype=np.int64)
+        np.cumsum(np.bincount(cell, minlength=nx * ny), out=start[1:])
+        items = np.ascontiguousarray(seg[order])
+        data = np.column_stack([ax, ay, vx, vy, inv_len2])[items]
+        return cls(x0, y0, float(size), nx, ny, start, items, data)
 
 
 @dataclass(frozen=True)
@@ -86,6 +169,9 @@ class SegmentIndex:
         segments each sample stands for.
     spacing_m
         Largest gap between two consecutive samples of a segment.
+    grid
+        The segments' :class:`BucketGrid` for the C ring search (None when the
+        extension is not built, or there is no segment).
     """
 
     ax: np.ndarray
@@ -98,6 +184,7 @@ class SegmentIndex:
     tree: cKDTree
     sample_segments: np.ndarray
     spacing_m: float
+    grid: BucketGrid | None = None
 
     @classmethod
     def build(cls, network: StreetNetwork, spacing_m: float = 10.0) -> SegmentIndex:
@@ -134,9 +221,44 @@ class SegmentIndex:
                                    axis=1)
         with np.errstate(divide="ignore"):
             inv_len2 = np.where(len2 > 0, 1.0 / len2, 0.0)
-        return cls(a[:, 0].copy(), a[:, 1].copy(), vec[:, 0].copy(), vec[:, 1].copy(), inv_len2,
-                   edge_of[seg_start], offset0, cKDTree(samples, leafsize=32, balanced_tree=False), sample_segments,
-                   float(spacing_m))
+        ax, ay, vx, vy = (np.ascontiguousarray(c) for c in (a[:, 0], a[:, 1], vec[:, 0], vec[:, 1]))
+        grid = BucketGrid.build(ax, ay, vx, vy, inv_len2) if _accelerator is not None and n_seg \
+            else None
+        return cls(ax, ay, vx, vy, inv_len2, edge_of[seg_start], offset0,
+                   cKDTree(samples, leafsize=32, balanced_tree=False), sample_segments,
+                   float(spacing_m), grid)
+
+    def nearest_in_grid(self, xy: np.ndarray, *, bound_m: float = np.inf, chunk: int = 4096,
+                        n_jobs: int | None = None
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`nearest` by the C ring search over :attr:`grid` (exact by construction).
+
+        Rows whose search reaches ``bound_m`` without settling (and rows without
+        coordinates) come back with ``settled`` False, as ``proved`` in
+        :meth:`nearest`. Chunks run on ``n_jobs`` threads (the C loop releases the GIL).
+        """
+        if self.grid is None or _accelerator is None:
+            raise RuntimeError("the C ring search is not available (coverage._nearest)")
+        g = self.grid
+        xy = np.ascontiguousarray(xy, dtype=float).reshape(-1, 2)
+        n = len(xy)
+        seg = np.empty(n, dtype=np.int64)
+        t, d2 = np.empty(n), np.empty(n)
+        settled = np.empty(n, dtype=bool)
+
+        def search(lo: int) -> None:
+            hi = min(lo + chunk, n)
+            _accelerator.nearest(xy[lo:hi], g.data, g.start, g.items, g.x0, g.y0, g.size,
+                                 float(bound_m), g.nx, g.ny, seg[lo:hi], t[lo:hi], d2[lo:hi],
+                                 settled[lo:hi])
+
+        run_threaded(search, [(lo,) for lo in range(0, n, chunk)],
+                     n_jobs=_settings.n_jobs if n_jobs is None else n_jobs)
+        found = seg >= 0
+        edge = np.where(found, self.edge[np.maximum(seg, 0)], -1)
+        s = np.maximum(seg, 0)
+        offset = np.where(found, self.offset0[s] + t * np.hypot(self.vx[s], self.vy[s]), np.nan)
+        return edge, offset, np.sqrt(d2), settled & found
 
     def nearest(self, xy: np.ndarray, *, k: int = 4, chunk: int = 4096,
                 n_jobs: int | None = None, bound_m: float = np.inf
@@ -247,11 +369,15 @@ def snap_points(
     pos = None if valid.all() else np.flatnonzero(valid)
     pts = xy if pos is None else xy[pos]
     # the first search stops a sample spacing beyond the snap limit (a point within the
-    # limit is then usually proved); points beyond the limit are asked again unbounded,
-    # and the few it could not prove (amid many streets) with more samples
-    e_all, off_all, d_all, proved = index.nearest(
-        pts, n_jobs=jobs, bound_m=max_snap_m + index.spacing_m)
-    beyond = np.flatnonzero(~proved & (d_all > max_snap_m))
+    # limit is then settled); points beyond the limit are asked again by the KD-tree,
+    # unbounded, and the few it could not prove (amid many streets) with more samples
+    bound = max_snap_m + index.spacing_m
+    if index.grid is not None and _accelerator is not None:
+        e_all, off_all, d_all, proved = index.nearest_in_grid(pts, n_jobs=jobs, bound_m=bound)
+        beyond = np.flatnonzero(~proved)
+    else:
+        e_all, off_all, d_all, proved = index.nearest(pts, n_jobs=jobs, bound_m=bound)
+        beyond = np.flatnonzero(~proved & (d_all > max_snap_m))
     if len(beyond):
         e_all[beyond], off_all[beyond], d_all[beyond], proved[beyond] = index.nearest(
             pts[beyond], n_jobs=jobs)

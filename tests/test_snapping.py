@@ -1,4 +1,4 @@
-"""Fast nearest-edge snapping (sampled segments + a proof) against GEOS's exact search."""
+"""Nearest-edge snapping (the C ring search, and sampled segments + a proof) against GEOS."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pyproj
 import pytest
 import shapely
 
+from coverage import snapping
 from coverage.network import StreetNetwork, load_network
-from coverage.snapping import SegmentIndex, snap_points
+from coverage.snapping import BucketGrid, SegmentIndex, snap_points
 
 NETWORK = Path(__file__).resolve().parents[1] / "data" / "network" / "demo_county.osm"
 
@@ -20,6 +21,17 @@ def network() -> StreetNetwork:
     return load_network(NETWORK)
 
 
+@pytest.fixture(params=["ring search", "kd-tree"])
+def search(request, monkeypatch):
+    """Run a test with the C ring search (where built) and with the numpy and KD-tree
+    search it falls back to without a C compiler."""
+    if request.param == "kd-tree":
+        monkeypatch.setattr(snapping, "_accelerator", None)
+    elif snapping._accelerator is None:
+        pytest.skip("the C extension coverage._nearest is not built here")
+    return request.param
+
+
 def _geos_nearest(net: StreetNetwork, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     pts = shapely.points(xy)
     i, e = net.edge_tree.query_nearest(pts, all_matches=False)
@@ -27,7 +39,7 @@ def _geos_nearest(net: StreetNetwork, xy: np.ndarray) -> tuple[np.ndarray, np.nd
     return shapely.distance(pts, net.edge_geometry[e]), e
 
 
-def test_snapping_equals_the_exact_geos_search(network):
+def test_snapping_equals_the_exact_geos_search(network, search):
     rng = np.random.default_rng(11)
     x0, y0, x1, y1 = network.bounds()
     xy = np.concatenate([
@@ -44,7 +56,7 @@ def test_snapping_equals_the_exact_geos_search(network):
     np.testing.assert_allclose(shapely.distance(shapely.points(xy), at), want, atol=1e-6)
 
 
-def test_points_the_samples_cannot_settle_go_to_the_exact_search():
+def test_points_the_samples_cannot_settle_go_to_the_exact_search(search):
     # a roundabout of radius 100 m drawn with a vertex every degree, and a straight street
     # 150 m east of it: from the centre every sample lies 100 m away and every chord
     # 99.9962 m away, closer than the proof's bound sqrt(100**2 - 5**2) = 99.875 allows,
@@ -73,7 +85,7 @@ def test_points_the_samples_cannot_settle_go_to_the_exact_search():
     assert loc.offset_m[2] == pytest.approx(510.0)
 
 
-def test_every_proved_answer_is_the_exact_nearest_on_random_streets():
+def test_every_proved_answer_is_the_exact_nearest_on_random_streets(search):
     # random polylines mixing 0.2 m and 60 m segments (the bound's worst cases: samples
     # spaced exactly spacing_m apart, and crowds of vertices), points at all distances;
     # with k = 2 many rows are unproved, and every row claimed proved must be exact
@@ -117,7 +129,7 @@ def test_every_proved_answer_is_the_exact_nearest_on_random_streets():
     assert ((small.edge >= 0) == (want <= 20.0)).all()
 
 
-def test_chunks_threads_and_missing_rows_change_no_answer(network):
+def test_chunks_threads_and_missing_rows_change_no_answer(network, search):
     # the points are measured in chunks on a thread pool: any chunk size and thread
     # count give the same rows, and rows without coordinates leave the others untouched
     rng = np.random.default_rng(3)
@@ -139,3 +151,111 @@ def test_chunks_threads_and_missing_rows_change_no_answer(network):
     assert (part.edge[~keep] == -1).all() and np.isnan(part.snap_m[~keep]).all()
     far = full.snap_m > 300  # beyond the limit: measured but not snapped
     assert far.any() and (full.edge[far] == -1).all() and np.isnan(full.offset_m[far]).all()
+
+
+def _random_streets(rng: np.random.Generator, n: int = 300) -> StreetNetwork:
+    """Polylines mixing 0.2 m and 60 m segments, zero-length ones and long diagonals."""
+    lines = []
+    for _ in range(n):
+        steps = rng.choice([0.0, 0.2, 7.0, 10.0, 60.0, 900.0], size=rng.integers(1, 12),
+                           p=[0.05, 0.2, 0.3, 0.3, 0.14, 0.01])
+        heading = rng.uniform(0, 2 * np.pi) + np.cumsum(rng.normal(0, 0.6, len(steps)))
+        xy = rng.uniform(0, 3000, 2) + np.cumsum(
+            np.c_[steps * np.cos(heading), steps * np.sin(heading)], axis=0)
+        lines.append(shapely.LineString(np.vstack([xy[0] - [0.0, 1.0], xy])))
+    geoms = np.array(lines, dtype=object)
+    ends = shapely.get_coordinates(np.concatenate([shapely.get_point(geoms, 0),
+                                                   shapely.get_point(geoms, -1)]))
+    return StreetNetwork(pyproj.CRS(32651), np.arange(2 * n), ends, np.arange(n),
+                         np.arange(n, 2 * n), shapely.length(geoms), geoms,
+                         np.array(["footway"] * n, dtype=object))
+
+
+def test_the_ring_search_is_built_where_a_compiler_is():
+    # setup.py builds coverage/_nearest.c as an optional extension: a failed build must
+    # not go unnoticed where it should have worked
+    import shutil
+    import sys
+
+    if sys.platform == "win32" or not (shutil.which("cc") or shutil.which("gcc")):
+        pytest.skip("no C compiler here: the numpy and KD-tree search is used")
+    assert snapping._accelerator is not None, "coverage._nearest was not built"
+
+
+def test_ring_search_equals_geos_inside_outside_and_on_cell_edges():
+    if snapping._accelerator is None:
+        pytest.skip("the C extension coverage._nearest is not built here")
+    rng = np.random.default_rng(17)
+    net = _random_streets(rng)
+    idx = SegmentIndex.build(net, spacing_m=10.0)
+    g = idx.grid
+    assert g is not None
+    # every segment is registered in the cells its bounding box overlaps
+    reg = np.zeros(len(idx.ax), dtype=int)
+    np.add.at(reg, g.items, 1)
+    assert (reg >= 1).all()
+    xy = np.concatenate([
+        rng.uniform(-300, 3300, (20000, 2)),  # around and among the streets
+        rng.uniform(-40000, 40000, (300, 2)),  # far outside the grid
+        # on cell corners and edges of the grid (and just off them)
+        np.c_[g.x0 + g.size * rng.integers(0, g.nx, 500), g.y0 + g.size * rng.integers(0, g.ny, 500)]
+        + rng.choice([0.0, 1e-9, -1e-9], (500, 2)),
+        shapely.get_coordinates(net.edge_geometry[:200]),  # on the streets' vertices
+    ])
+    want, _ = _geos_nearest(net, xy)
+    edge, offset, dist, settled = idx.nearest_in_grid(xy, bound_m=np.inf)
+    assert settled.all()
+    np.testing.assert_allclose(dist, want, atol=1e-9)
+    at = shapely.line_interpolate_point(net.edge_geometry[edge], offset)
+    np.testing.assert_allclose(shapely.distance(shapely.points(xy), at), want, atol=1e-6)
+    # with a bound: what is settled is exact, the search ends within three cells beyond it
+    edge_b, _, dist_b, settled_b = idx.nearest_in_grid(xy, bound_m=50.0)
+    assert not settled_b[want > 50.0 + 3 * g.size].any()
+    assert settled_b[want <= 50.0].all()
+    np.testing.assert_allclose(dist_b[settled_b], want[settled_b], atol=1e-9)
+    # any chunk size and thread count give the same rows; rows without coordinates none
+    holes = xy.copy()
+    holes[::9] = np.nan
+    one = idx.nearest_in_grid(holes, chunk=len(xy), n_jobs=1)
+    many = idx.nearest_in_grid(holes, chunk=777, n_jobs=3)
+    for a, b in zip(one, many, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert (one[0][::9] == -1).all() and not one[3][::9].any()
+    np.testing.assert_array_equal(one[2][1::9], dist[1::9])
+
+
+def test_ring_search_cells_of_any_size_give_the_same_distances():
+    # the grid's cell size is a speed knob, never an answer: a few segments per cell or
+    # hundreds, the distances are GEOS's
+    if snapping._accelerator is None:
+        pytest.skip("the C extension coverage._nearest is not built here")
+    rng = np.random.default_rng(4)
+    net = _random_streets(rng, 80)
+    idx = SegmentIndex.build(net, spacing_m=10.0)
+    xy = rng.uniform(-500, 3500, (5000, 2))
+    want, _ = _geos_nearest(net, xy)
+    for per_cell in (0.05, 1.0, 50.0, 1e6):
+        grid = BucketGrid.build(idx.ax, idx.ay, idx.vx, idx.vy, idx.inv_len2, per_cell=per_cell)
+        alt = SegmentIndex(**{**idx.__dict__, "grid": grid})
+        _, _, dist, settled = alt.nearest_in_grid(xy)
+        assert settled.all()
+        np.testing.assert_allclose(dist, want, atol=1e-9)
+
+
+def test_ring_search_refuses_buffers_that_do_not_fit():
+    if snapping._accelerator is None:
+        pytest.skip("the C extension coverage._nearest is not built here")
+    net = _random_streets(np.random.default_rng(1), 5)
+    g = SegmentIndex.build(net).grid
+    assert g is not None
+    out = (np.empty(3, dtype=np.int64), np.empty(3), np.empty(3), np.empty(3, dtype=bool))
+    xy = np.zeros((3, 2))
+    with pytest.raises(ValueError, match="out_seg"):
+        snapping._accelerator.nearest(xy, g.data, g.start, g.items, g.x0, g.y0, g.size, 1.0,
+                                      g.nx, g.ny, np.empty(2, dtype=np.int64), *out[1:])
+    with pytest.raises(ValueError, match="cell_start"):
+        snapping._accelerator.nearest(xy, g.data, g.start[:-1], g.items, g.x0, g.y0, g.size,
+                                      1.0, g.nx, g.ny, *out)
+    with pytest.raises(ValueError, match="size"):
+        snapping._accelerator.nearest(xy, g.data, g.start, g.items, g.x0, g.y0, 0.0, 1.0,
+                                      g.nx, g.ny, *out)
