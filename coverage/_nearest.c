@@ -13,6 +13,10 @@
  *
  * The distance formula is the one of SegmentIndex.nearest's numpy path:
  * t = clip(((p - a) . v) / |v|^2, 0, 1), d^2 = |p - a - t v|^2.
+ *
+ * Private to coverage.snapping: the buffers are checked for their sizes, not their types
+ * (float64, int64, bool, C order), and the cell table is validated once when
+ * BucketGrid is made (start never decreasing, from 0 to the number of items).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -75,14 +79,16 @@ static PyObject *nearest(PyObject *self, PyObject *args)
     Py_ssize_t nitem = it.len / (Py_ssize_t)sizeof(int64_t);
     if (!(check(&xy, 2 * n, sizeof(double), "xy") &&
           check(&data, 5 * nitem, sizeof(double), "cell_data") &&
-          check(&st, (Py_ssize_t)nx * ny + 1, sizeof(int64_t), "cell_start") &&
           check(&oseg, n, sizeof(int64_t), "out_seg") && check(&ot, n, sizeof(double), "out_t") &&
           check(&od2, n, sizeof(double), "out_d2") && check(&ok, n, 1, "out_settled")))
         goto done;
-    if (!(size > 0.0) || nx <= 0 || ny <= 0) {
-        PyErr_SetString(PyExc_ValueError, "grid: size must be > 0 and the grid not empty");
+    if (!(size > 0.0) || nx <= 0 || ny <= 0 || nx > PY_SSIZE_T_MAX / 8 / ny) {
+        PyErr_SetString(PyExc_ValueError,
+                        "grid: size must be > 0 and the grid neither empty nor too large");
         goto done;
     }
+    if (!check(&st, (Py_ssize_t)nx * ny + 1, sizeof(int64_t), "cell_start"))
+        goto done;
     {
         const int64_t *start = st.buf;
         if (start[0] != 0 || start[(Py_ssize_t)nx * ny] != nitem) {
@@ -137,6 +143,7 @@ static PyObject *nearest(PyObject *self, PyObject *args)
                                          (x0 + (double)(cx + r + 1) * size) - px),
                                     fmin(py - (y0 + (double)(cy - r) * size),
                                          (y0 + (double)(cy + r + 1) * size) - py));
+                reach = fmax(reach, 0.0);
                 if (best <= reach * reach || r == r_all) { settled = 1; break; }
             }
             out_seg[i] = bseg; out_t[i] = bt; out_d2[i] = best; out_ok[i] = settled;

@@ -69,38 +69,70 @@ class BucketGrid:
     items: np.ndarray
     data: np.ndarray
 
+    def __post_init__(self) -> None:
+        n = self.nx * self.ny
+        st, it, d = self.start, self.items, self.data
+        fits = (self.size > 0 and self.nx > 0 and self.ny > 0
+                and st.dtype == np.int64 and it.dtype == np.int64 and d.dtype == np.float64
+                and st.flags.c_contiguous and it.flags.c_contiguous and d.flags.c_contiguous
+                and st.shape == (n + 1,) and it.ndim == 1 and d.shape == (len(it), 5))
+        # the C search reads items[start[c]:start[c + 1]]: the table must hold together
+        if not (fits and st[0] == 0 and st[-1] == len(it) and bool((np.diff(st) >= 0).all())):
+            raise ValueError("BucketGrid: the cell table does not fit its grid (start must run "
+                             "from 0 to len(items) without decreasing; int64, float64, C order)")
+
     @classmethod
     def build(cls, ax: np.ndarray, ay: np.ndarray, vx: np.ndarray, vy: np.ndarray,
               inv_len2: np.ndarray, *, per_cell: float = 4.0, max_cells: int = 4_000_000
               ) -> BucketGrid:
-        """Register segments ``a -> a + v`` in cells holding about ``per_cell`` of them
-        on average over the extent (at most ``max_cells`` cells)."""
+        """Register segments ``a -> a + v`` in the cells they cross, the cells holding
+        about ``per_cell`` segments on average over the extent (about ``max_cells`` cells
+        at most).
+
+        A segment is registered column by column: in each column of cells its x range
+        crosses, in the rows between its y at the column's two sides (a long diagonal
+        street takes the cells along it, not its whole bounding box). Every range is
+        widened by a nanometre, so rounding can add a neighbouring cell but never drop
+        one the segment touches.
+        """
         bx0, bx1 = np.minimum(ax, ax + vx), np.maximum(ax, ax + vx)
         by0, by1 = np.minimum(ay, ay + vy), np.maximum(ay, ay + vy)
         x0, y0 = float(bx0.min()), float(by0.min())
         w, h = float(bx1.max()) - x0, float(by1.max()) - y0
         area = max(w, 1.0) * max(h, 1.0)
-        size = max(np.sqrt(area * per_cell / len(ax)), np.sqrt(area / max_cells), 1.0)
+        size = float(max(np.sqrt(area * per_cell / len(ax)), np.sqrt(area / max_cells), 1.0))
         nx, ny = int(w // size) + 1, int(h // size) + 1
+        pad = 1e-9 * max(size, abs(x0), abs(y0), 1.0)
 
-        def cells(lo: np.ndarray, hi: np.ndarray, origin: float, n: int
-                  ) -> tuple[np.ndarray, np.ndarray]:
-            return (np.clip((lo - origin) // size, 0, n - 1).astype(np.int64),
-                    np.clip((hi - origin) // size, 0, n - 1).astype(np.int64))
+        def index(v: np.ndarray, origin: float, n: int) -> np.ndarray:
+            return np.clip((v - origin) // size, 0, n - 1).astype(np.int64)
 
-        cx0, cx1 = cells(bx0, bx1, x0, nx)
-        cy0, cy1 = cells(by0, by1, y0, ny)
-        wide = cx1 - cx0 + 1
-        count = wide * (cy1 - cy0 + 1)
-        seg = np.repeat(np.arange(len(ax), dtype=np.int64), count)
-        local = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
-        cell = (cy0[seg] + local // wide[seg]) * nx + cx0[seg] + local % wide[seg]
+        def expand(first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            """(owner, value) for every value in first[i]..last[i]."""
+            count = last - first + 1
+            owner = np.repeat(np.arange(len(first)), count)
+            return owner, first[owner] + np.arange(int(count.sum())) - np.repeat(
+                np.cumsum(count) - count, count)
+
+        seg, col = expand(index(bx0 - pad, x0, nx), index(bx1 + pad, x0, nx))
+        # the segment's part in the column (padded), by its parameter t along a -> a + v
+        xa = np.maximum(bx0[seg], x0 + col * size - pad)
+        xb = np.minimum(bx1[seg], x0 + (col + 1) * size + pad)
+        sx, sy, svx, svy = ax[seg], ay[seg], vx[seg], vy[seg]
+        flat = svx == 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ta = np.where(flat, 0.0, np.clip((xa - sx) / svx, 0.0, 1.0))
+            tb = np.where(flat, 1.0, np.clip((xb - sx) / svx, 0.0, 1.0))
+        ya, yb = sy + ta * svy, sy + tb * svy
+        part, row = expand(index(np.minimum(ya, yb) - pad, y0, ny),
+                           index(np.maximum(ya, yb) + pad, y0, ny))
+        seg, cell = seg[part], row * nx + col[part]
         order = np.argsort(cell, kind="stable")
         start = np.zeros(nx * ny + 1, dtype=np.int64)
         np.cumsum(np.bincount(cell, minlength=nx * ny), out=start[1:])
-        items = np.ascontiguousarray(seg[order])
-        data = np.column_stack([ax, ay, vx, vy, inv_len2])[items]
-        return cls(x0, y0, float(size), nx, ny, start, items, data)
+        items = np.ascontiguousarray(seg[order], dtype=np.int64)
+        data = np.ascontiguousarray(np.column_stack([ax, ay, vx, vy, inv_len2])[items])
+        return cls(x0, y0, size, nx, ny, start, items, data)
 
 
 @dataclass(frozen=True)
@@ -239,6 +271,8 @@ class SegmentIndex:
         """
         if self.grid is None or _accelerator is None:
             raise RuntimeError("the C ring search is not available (coverage._nearest)")
+        if not bound_m >= 0:
+            raise ValueError(f"bound_m must be >= 0 metres (inf for none), not {bound_m!r}")
         g = self.grid
         xy = np.ascontiguousarray(xy, dtype=float).reshape(-1, 2)
         n = len(xy)

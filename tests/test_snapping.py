@@ -259,3 +259,59 @@ def test_ring_search_refuses_buffers_that_do_not_fit():
     with pytest.raises(ValueError, match="size"):
         snapping._accelerator.nearest(xy, g.data, g.start, g.items, g.x0, g.y0, 0.0, 1.0,
                                       g.nx, g.ny, *out)
+
+
+def test_grid_registers_a_segment_in_the_cells_it_crosses_and_no_others():
+    # every cell a segment touches must hold it (the ring search's exactness rests on
+    # it); a long diagonal takes the cells along it, not its bounding box
+    rng = np.random.default_rng(23)
+    n = 400
+    a = rng.uniform(0, 5000, (n, 2))
+    length = np.where(rng.random(n) < 0.1, rng.uniform(2000, 7000, n), rng.uniform(0, 40, n))
+    angle = rng.uniform(0, 2 * np.pi, n)
+    v = np.c_[length * np.cos(angle), length * np.sin(angle)]
+    v[:5, 0] = 0.0  # vertical
+    v[5:10, 1] = 0.0  # horizontal
+    v[10:12] = 0.0  # points
+    a[12:14] = [[1000.0, 1000.0], [1000.0 + 1e-12, 2000.0]]  # on or next to a cell line
+    len2 = (v ** 2).sum(axis=1)
+    inv = np.divide(1.0, len2, out=np.zeros(n), where=len2 > 0)
+    g = BucketGrid.build(a[:, 0], a[:, 1], v[:, 0], v[:, 1], inv, per_cell=0.1)
+    cell_of = np.repeat(np.arange(g.nx * g.ny), np.diff(g.start))
+    registered = set(zip(g.items.tolist(), cell_of.tolist(), strict=True))
+    lines = shapely.linestrings(np.stack([a, a + v], axis=1))
+    cx, cy = np.meshgrid(np.arange(g.nx), np.arange(g.ny))
+    boxes = shapely.box(g.x0 + cx.ravel() * g.size, g.y0 + cy.ravel() * g.size,
+                        g.x0 + (cx.ravel() + 1) * g.size, g.y0 + (cy.ravel() + 1) * g.size)
+    tree = shapely.STRtree(boxes)
+    seg, cell = tree.query(lines, predicate="intersects")
+    touched = set(zip(seg.tolist(), (cy.ravel()[cell] * g.nx + cx.ravel()[cell]).tolist(),
+                      strict=True))
+    assert touched <= registered
+    # and nothing farther than a hair from the segment
+    near_seg, near_cell = tree.query(lines, predicate="dwithin", distance=1e-6)
+    near = set(zip(near_seg.tolist(),
+                   (cy.ravel()[near_cell] * g.nx + cx.ravel()[near_cell]).tolist(), strict=True))
+    assert registered <= near
+    lo, hi = np.minimum(a, a + v), np.maximum(a, a + v)
+    span = (hi - [g.x0, g.y0]) // g.size - (lo - [g.x0, g.y0]) // g.size + 1
+    assert len(g.items) < span.prod(axis=1).sum() / 2  # the bounding boxes' cells: far more
+
+
+def test_grid_tables_that_do_not_hold_together_are_refused():
+    net = _random_streets(np.random.default_rng(2), 20)
+    g = SegmentIndex.build(net).grid
+    if g is None:
+        g = BucketGrid.build(*(np.asarray(c) for c in (
+            SegmentIndex.build(net).ax, SegmentIndex.build(net).ay, SegmentIndex.build(net).vx,
+            SegmentIndex.build(net).vy, SegmentIndex.build(net).inv_len2)))
+    bad = g.start.copy()
+    bad[len(bad) // 2] = len(g.items) + 10  # a cell running past the items
+    with pytest.raises(ValueError, match="cell table"):
+        BucketGrid(g.x0, g.y0, g.size, g.nx, g.ny, bad, g.items, g.data)
+    with pytest.raises(ValueError, match="cell table"):
+        BucketGrid(g.x0, g.y0, g.size, g.nx, g.ny, g.start, g.items.astype(np.int32), g.data)
+    if snapping._accelerator is not None:
+        idx = SegmentIndex.build(net)
+        with pytest.raises(ValueError, match="bound_m"):
+            idx.nearest_in_grid(np.zeros((2, 2)), bound_m=np.nan)
