@@ -2,10 +2,12 @@
 
 Everything else is in pyproject.toml. Without a C compiler the build still succeeds
 (``optional=True``) and snapping falls back to its numpy and KD-tree path, which gives
-the same answers more slowly (see coverage/snapping.py).
+the same distances more slowly (see coverage/snapping.py).
 """
+
+import os
 
 from setuptools import Extension, setup
 
 setup(ext_modules=[Extension("coverage._nearest", ["coverage/_nearest.c"], optional=True,
-                             extra_compile_args=["-O3"] if __import__("os").name != "nt" else [])])
+                             extra_compile_args=[] if os.name == "nt" else ["-O3"])])

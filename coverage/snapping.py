@@ -37,12 +37,12 @@ except ImportError:  # built without a C compiler: the numpy and KD-tree search 
 
 @dataclass(frozen=True)
 class BucketGrid:
-    """The segments registered in the square cells their bounding box overlaps.
+    """The segments registered in the square cells they cross.
 
     The C ring search visits the cells around a point ring by ring; a segment not yet
-    measured lies wholly in cells of the next ring or beyond, at least ``r * size``
-    away after ring ``r``, so the search stops exactly once the best distance is
-    within that (see ``coverage/_nearest.c``).
+    measured lies wholly in cells outside the square visited so far, so the search
+    stops, exactly, once the best distance is within the point's distance to that
+    square's edge (see ``coverage/_nearest.c``).
 
     Attributes
     ----------
@@ -405,7 +405,7 @@ def snap_points(
     # the first search stops a sample spacing beyond the snap limit (a point within the
     # limit is then settled); points beyond the limit are asked again by the KD-tree,
     # unbounded, and the few it could not prove (amid many streets) with more samples
-    bound = max_snap_m + index.spacing_m
+    bound = max(float(max_snap_m), 0.0) + index.spacing_m
     if index.grid is not None and _accelerator is not None:
         e_all, off_all, d_all, proved = index.nearest_in_grid(pts, n_jobs=jobs, bound_m=bound)
         beyond = np.flatnonzero(~proved)
