@@ -68,7 +68,7 @@ def _bounded_retries(retries: int) -> Iterator[None]:
         url = str(request.url or response.url)
         if response.status_code in (429, 504) and \
                 not urllib.parse.urlsplit(url).path.endswith("/status"):
-            body = request.body.decode() if isinstance(request.body, bytes) \
+            body = request.body.decode(errors="replace") if isinstance(request.body, bytes) \
                 else str(request.body or "")
             answers = busy.setdefault((str(request.method), url, body), [])
             answers.append(f"{response.status_code} {response.reason}")
