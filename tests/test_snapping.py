@@ -300,11 +300,8 @@ def test_grid_registers_a_segment_in_the_cells_it_crosses_and_no_others():
 
 def test_grid_tables_that_do_not_hold_together_are_refused():
     net = _random_streets(np.random.default_rng(2), 20)
-    g = SegmentIndex.build(net).grid
-    if g is None:
-        g = BucketGrid.build(*(np.asarray(c) for c in (
-            SegmentIndex.build(net).ax, SegmentIndex.build(net).ay, SegmentIndex.build(net).vx,
-            SegmentIndex.build(net).vy, SegmentIndex.build(net).inv_len2)))
+    idx = SegmentIndex.build(net)
+    g = BucketGrid.build(idx.ax, idx.ay, idx.vx, idx.vy, idx.inv_len2)
     bad = g.start.copy()
     bad[len(bad) // 2] = len(g.items) + 10  # a cell running past the items
     with pytest.raises(ValueError, match="cell table"):
@@ -312,6 +309,5 @@ def test_grid_tables_that_do_not_hold_together_are_refused():
     with pytest.raises(ValueError, match="cell table"):
         BucketGrid(g.x0, g.y0, g.size, g.nx, g.ny, g.start, g.items.astype(np.int32), g.data)
     if snapping._accelerator is not None:
-        idx = SegmentIndex.build(net)
         with pytest.raises(ValueError, match="bound_m"):
             idx.nearest_in_grid(np.zeros((2, 2)), bound_m=np.nan)
