@@ -289,8 +289,8 @@ class SegmentIndex:
         run_threaded(search, [(lo,) for lo in range(0, n, chunk)],
                      n_jobs=_settings.n_jobs if n_jobs is None else n_jobs)
         found = seg >= 0
-        edge = np.where(found, self.edge[np.maximum(seg, 0)], -1)
         s = np.maximum(seg, 0)
+        edge = np.where(found, self.edge[s], -1)
         offset = np.where(found, self.offset0[s] + t * np.hypot(self.vx[s], self.vy[s]), np.nan)
         return edge, offset, np.sqrt(d2), settled & found
 

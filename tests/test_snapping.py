@@ -85,25 +85,35 @@ def test_points_the_samples_cannot_settle_go_to_the_exact_search(search):
     assert loc.offset_m[2] == pytest.approx(510.0)
 
 
+def _random_streets(rng: np.random.Generator, n: int = 300,
+                    steps: tuple[float, ...] = (0.0, 0.2, 7.0, 10.0, 60.0, 900.0),
+                    p: tuple[float, ...] | None = (0.05, 0.2, 0.3, 0.3, 0.14, 0.01)
+                    ) -> StreetNetwork:
+    """``n`` random polylines with segments of the lengths ``steps`` (drawn with
+    probabilities ``p``): by default 0.2 m and 60 m ones, zero-length ones and long
+    diagonals."""
+    lines = []
+    for _ in range(n):
+        step = rng.choice(steps, size=rng.integers(1, 12), p=p)
+        heading = rng.uniform(0, 2 * np.pi) + np.cumsum(rng.normal(0, 0.6, len(step)))
+        xy = rng.uniform(0, 3000, 2) + np.cumsum(
+            np.c_[step * np.cos(heading), step * np.sin(heading)], axis=0)
+        lines.append(shapely.LineString(np.vstack([xy[0] - [0.0, 1.0], xy])))
+    geoms = np.array(lines, dtype=object)
+    ends = shapely.get_coordinates(np.concatenate([shapely.get_point(geoms, 0),
+                                                   shapely.get_point(geoms, -1)]))
+    return StreetNetwork(pyproj.CRS(32651), np.arange(2 * n), ends, np.arange(n),
+                         np.arange(n, 2 * n), shapely.length(geoms), geoms,
+                         np.array(["footway"] * n, dtype=object))
+
+
 def test_every_proved_answer_is_the_exact_nearest_on_random_streets(search):
     # random polylines mixing 0.2 m and 60 m segments (the bound's worst cases: samples
     # spaced exactly spacing_m apart, and crowds of vertices), points at all distances;
     # with k = 2 many rows are unproved, and every row claimed proved must be exact
     rng = np.random.default_rng(5)
-    lines = []
-    for _ in range(300):
-        steps = rng.choice([0.2, 7.0, 10.0, 60.0], size=rng.integers(1, 12))
-        heading = rng.uniform(0, 2 * np.pi) + np.cumsum(rng.normal(0, 0.6, len(steps)))
-        xy = rng.uniform(0, 3000, 2) + np.cumsum(
-            np.c_[steps * np.cos(heading), steps * np.sin(heading)], axis=0)
-        lines.append(shapely.LineString(np.vstack([xy[0] - [0.0, 1.0], xy])))
-    geoms = np.array(lines, dtype=object)
-    ends = shapely.get_coordinates(np.concatenate([shapely.get_point(geoms, 0),
-                                                   shapely.get_point(geoms, -1)]))
-    n = len(lines)
-    net = StreetNetwork(pyproj.CRS(32651), np.arange(2 * n), ends, np.arange(n),
-                        np.arange(n, 2 * n), shapely.length(geoms), geoms,
-                        np.array(["footway"] * n, dtype=object))
+    net = _random_streets(rng, steps=(0.2, 7.0, 10.0, 60.0), p=None)
+    geoms = net.edge_geometry
     xy = rng.uniform(-300, 3300, (20000, 2))
     want, _ = _geos_nearest(net, xy)
     idx = SegmentIndex.build(net, spacing_m=10.0)
@@ -151,24 +161,6 @@ def test_chunks_threads_and_missing_rows_change_no_answer(network, search):
     assert (part.edge[~keep] == -1).all() and np.isnan(part.snap_m[~keep]).all()
     far = full.snap_m > 300  # beyond the limit: measured but not snapped
     assert far.any() and (full.edge[far] == -1).all() and np.isnan(full.offset_m[far]).all()
-
-
-def _random_streets(rng: np.random.Generator, n: int = 300) -> StreetNetwork:
-    """Polylines mixing 0.2 m and 60 m segments, zero-length ones and long diagonals."""
-    lines = []
-    for _ in range(n):
-        steps = rng.choice([0.0, 0.2, 7.0, 10.0, 60.0, 900.0], size=rng.integers(1, 12),
-                           p=[0.05, 0.2, 0.3, 0.3, 0.14, 0.01])
-        heading = rng.uniform(0, 2 * np.pi) + np.cumsum(rng.normal(0, 0.6, len(steps)))
-        xy = rng.uniform(0, 3000, 2) + np.cumsum(
-            np.c_[steps * np.cos(heading), steps * np.sin(heading)], axis=0)
-        lines.append(shapely.LineString(np.vstack([xy[0] - [0.0, 1.0], xy])))
-    geoms = np.array(lines, dtype=object)
-    ends = shapely.get_coordinates(np.concatenate([shapely.get_point(geoms, 0),
-                                                   shapely.get_point(geoms, -1)]))
-    return StreetNetwork(pyproj.CRS(32651), np.arange(2 * n), ends, np.arange(n),
-                         np.arange(n, 2 * n), shapely.length(geoms), geoms,
-                         np.array(["footway"] * n, dtype=object))
 
 
 def test_the_ring_search_is_built_where_a_compiler_is():
