@@ -9,5 +9,5 @@ import os
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("coverage._nearest", ["coverage/_nearest.c"], optional=True,
+setup(ext_modules=[Extension("eldercare_coverage._nearest", ["coverage/_nearest.c"], optional=True,
                              extra_compile_args=[] if os.name == "nt" else ["-O3"])])

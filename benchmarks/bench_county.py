@@ -83,7 +83,7 @@ def _timed(step, repeat: int = REPEAT) -> tuple[object, dict[str, float]]:
 
 def prepare(scale: float, out: Path) -> dict[str, str]:
     """Write the county inputs for ``scale`` (once) and warm the network cache."""
-    from coverage.demo import DemoSpec, write_demo_inputs
+    from eldercare_coverage.demo import DemoSpec, write_demo_inputs
 
     d = out / f"county_x{scale:g}"
     marker = d / "inputs.json"
@@ -105,7 +105,7 @@ def warm_regions(paths: dict, out: Path) -> float | None:
     """Compute the network's street regions into its cache entry, once (seconds, or None
     when they were cached already): like the network, they are computed once per network."""
     try:
-        from coverage.street_regions import regions_for, regions_path
+        from eldercare_coverage.street_regions import regions_for, regions_path
     except ImportError:  # pragma: no cover - before regions were cached
         return None
     net = _network(paths["network"], out)
@@ -119,9 +119,9 @@ def warm_regions(paths: dict, out: Path) -> float | None:
 
 def _network(path: str, out: Path):
     try:
-        from coverage.network_cache import cached_network
+        from eldercare_coverage.network_cache import cached_network
     except ImportError:  # pragma: no cover - before the cache module existed
-        from coverage.network import load_network
+        from eldercare_coverage.network import load_network
 
         return load_network(path)
     return cached_network(path, mode="walk", cache_dir=out / "cache")
@@ -131,8 +131,8 @@ def _inputs(paths: dict[str, str], out: Path):
     import geopandas as gpd
     import shapely
 
-    from coverage.facilities import read_facilities
-    from coverage.population import read_population_raster
+    from eldercare_coverage.facilities import read_facilities
+    from eldercare_coverage.population import read_population_raster
 
     net = _network(paths["network"], out)
     fac = read_facilities(paths["facilities"])
@@ -144,8 +144,8 @@ def _inputs(paths: dict[str, str], out: Path):
 
 
 def method_ours(paths, out):
-    from coverage import settings
-    from coverage.pipeline import run
+    from eldercare_coverage import settings
+    from eldercare_coverage.pipeline import run
 
     settings.max_snap_m = MAX_SNAP_M
     net = _network(paths["network"], out)
@@ -162,8 +162,8 @@ def method_ours(paths, out):
 def method_ours_dist(paths, out):
     import numpy as np
 
-    from coverage.isochrones import nearest_distances
-    from coverage.snapping import snap_points
+    from eldercare_coverage.isochrones import nearest_distances
+    from eldercare_coverage.snapping import snap_points
 
     net, fxy, cells, cxy, _ = _inputs(paths, out)
     net.csr  # noqa: B018 - build the adjacency outside the timed step, as lower_bound does
@@ -304,7 +304,7 @@ def _hull_coverage(cells, fnode, hull) -> dict[str, float]:
     facilities' nodes, and the elderly share (area-weighted) of the cells inside it."""
     import shapely
 
-    from coverage.analysis import covered_share
+    from eldercare_coverage.analysis import covered_share
 
     cell_geom = cells.geometry.to_numpy()
     e = cells["elderly"].to_numpy()

@@ -1,6 +1,6 @@
 """eldercare-coverage: network service circles of elderly-care facilities.
 
-The public API (imported lazily, so ``import coverage`` stays cheap and does
+The public API (imported lazily, so ``import eldercare_coverage`` stays cheap and does
 nothing else):
 
 - :func:`run` -- the whole pipeline, returns a :class:`CoverageResult`
@@ -45,4 +45,4 @@ __all__ = ["CoverageError", "Settings", "__version__", "settings", *_LAZY]
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module 'coverage' has no attribute {name!r}")
+    raise AttributeError(f"module 'eldercare_coverage' has no attribute {name!r}")

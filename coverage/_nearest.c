@@ -167,7 +167,7 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "coverage._nearest",
+    PyModuleDef_HEAD_INIT, "eldercare_coverage._nearest",
     "Exact nearest street segment of many points (a bucket grid walked in rings).", -1, methods,
 };
 

@@ -2,7 +2,7 @@
 
 The plans count capacity per elderly resident: beds per 100 elderly (Taizhou: 6), beds
 per 1000 elderly (Pingyang model towns: 40). :func:`capacity_indicators` computes each
-:class:`~coverage.policy.CapacityTarget` of a policy for a study area, counting the
+:class:`eldercare_coverage.policy.CapacityTarget` of a policy for a study area, counting the
 capacity of the facilities the run used and reporting that of excluded facilities
 separately (a facility left out for missing coordinates may still have beds the
 planner wants to see).
@@ -12,7 +12,7 @@ Roadmap: supply-demand ratios by network distance (2SFCA) belong here too.
 Examples
 --------
 >>> import pandas as pd
->>> from coverage.policy import default_policy
+>>> from eldercare_coverage.policy import default_policy
 >>> fac = pd.DataFrame({"beds": [120, 80, None], "status": ["used", "used", "excluded"]})
 >>> rows = capacity_indicators(fac, 4000, default_policy())
 >>> rows[0]["name"], rows[0]["value"], rows[0]["meets_target"]

@@ -360,7 +360,7 @@ def classify_urban_rural(
     units
         The table of :func:`read_boundaries`.
     cells
-        Population cells (``elderly`` column) of :mod:`coverage.population`.
+        Population cells (``elderly`` column) of :mod:`eldercare_coverage.population`.
     min_elderly_per_km2
         Density threshold, people aged 60+ per km2.
 

@@ -1,7 +1,7 @@
 """Command line: ``eldercare-coverage demo|run``.
 
-The CLI only calls the public API (:func:`coverage.pipeline.run`,
-:func:`coverage.outputs.write_outputs`, :func:`coverage.demo.write_demo_inputs`).
+The CLI only calls the public API (:func:`eldercare_coverage.pipeline.run`,
+:func:`eldercare_coverage.outputs.write_outputs`, :func:`eldercare_coverage.demo.write_demo_inputs`).
 Errors of the package are printed as one readable line and exit with status 2.
 """
 

@@ -3,10 +3,10 @@
 **These functions need the internet** (osmnx's Nominatim geocoder and Overpass API, at
 the URLs of ``osmnx.settings``); everything else in the package reads local files. A
 download is cached twice, in ``cache_dir`` (default ``settings.cache_dir``, see
-:mod:`coverage.network_cache`): osmnx's HTTP responses under ``http/`` (a repeated query
+:mod:`eldercare_coverage.network_cache`): osmnx's HTTP responses under ``http/`` (a repeated query
 is answered from disk) and the projected network as ``.npz`` (reloads in milliseconds).
 
-The ways are filtered for walking exactly as files are (:func:`coverage.network.walkable`,
+The ways are filtered for walking exactly as files are (:func:`eldercare_coverage.network.walkable`,
 the same extra tags), so a download and an OSM file of the same data give the same graph.
 
 Examples
@@ -138,7 +138,7 @@ def download_graph(*, place: str | None = None, polygon: Any = None,
     mode
         Travel mode (``walk``).
     cache_dir
-        Cache folder (default :func:`coverage.network_cache.default_cache_dir`).
+        Cache folder (default :func:`eldercare_coverage.network_cache.default_cache_dir`).
 
     Returns
     -------
@@ -184,7 +184,7 @@ def download_graph(*, place: str | None = None, polygon: Any = None,
 def download_network(*, place: str | None = None, polygon: Any = None,
                      bbox: tuple[float, float, float, float] | None = None, mode: str = "walk",
                      cache_dir: str | Path | None = None) -> StreetNetwork:
-    """:func:`download_graph` as a projected :class:`~coverage.network.StreetNetwork`, cached.
+    """:func:`download_graph` as a projected :class:`eldercare_coverage.network.StreetNetwork`, cached.
 
     The second call for the same query, mode and walking filter loads the cached
     network without any request.

@@ -177,7 +177,7 @@ def match_facility_type(value: str, types: Sequence[FacilityType] | None = None)
     value
         The text of a ``type`` cell.
     types
-        Facility types (default: those of :func:`coverage.policy.default_policy`).
+        Facility types (default: those of :func:`eldercare_coverage.policy.default_policy`).
 
     Examples
     --------
@@ -355,18 +355,18 @@ def read_facilities(
     crs
         Coordinate system of the coordinates in the file: ``"wgs84"`` (GPS,
         OpenStreetMap, Tianditu), ``"gcj02"`` (AMap/Gaode, Tencent) or ``"bd09"``
-        (Baidu), or an alias of :func:`coverage.chinese_crs.normalize_crs`.
+        (Baidu), or an alias of :func:`eldercare_coverage.chinese_crs.normalize_crs`.
     columns
         Canonical column -> source column, overriding the automatic mapping by the
         names of :data:`COLUMN_ALIASES`, e.g. ``{"name": "单位全称"}``.
     types
         Facility types to match the ``type`` column against (default: those of
-        :func:`coverage.policy.default_policy`).
+        :func:`eldercare_coverage.policy.default_policy`).
     study_area
         A polygon in WGS-84 (or a GeoSeries/GeoDataFrame with a CRS); facilities
         outside it are excluded, with the distance to it.
     strict
-        Raise :class:`~coverage._errors.InputRowError` listing every invalid row
+        Raise :class:`eldercare_coverage._errors.InputRowError` listing every invalid row
         instead of excluding them with a :class:`FacilityRowWarning`.
     encoding
         Encoding of a CSV file; by default UTF-8 (with or without BOM), then
@@ -666,7 +666,7 @@ def suggest_coordinate_system(
     nearest_street_m
         Function of WGS-84 longitude and latitude arrays returning, for each point,
         the distance in metres to the nearest street (e.g. the snap distance of
-        :func:`coverage.snapping.snap_points` after projecting the points).
+        :func:`eldercare_coverage.snapping.snap_points` after projecting the points).
     min_ratio, min_gain_m
         Another reading is suggested only when its median is below ``min_ratio``
         times the median of the reading used *and* smaller by more than

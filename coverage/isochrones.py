@@ -29,7 +29,7 @@ itself (the polar cone of its incident segments: half a disc at a dead end, a
 wedge on the outside of a bend, nothing at a grid crossing). Their union is the
 polygon; blocks whose middle is farther than the budget from every street stay
 holes. A place is measured through its *nearest* street, so the pieces are clipped
-to the region of the plane nearest to their edge (:mod:`coverage.street_regions`;
+to the region of the plane nearest to their edge (:mod:`eldercare_coverage.street_regions`;
 the pieces of one region are united first, then clipped once): without the clip,
 a well-reached street's strip would take in the far side of a block whose nearest
 street is less reached (on the demo that overstated the 500 m circle by 6 points).
@@ -262,7 +262,7 @@ class ServiceAreaBuilder:
         Streets are followed to within this distance (shape points closer than this to
         the chord of their neighbours do not split pieces); 0 follows every vertex.
     regions
-        Nearest-street regions to clip each piece to (see :mod:`coverage.street_regions`),
+        Nearest-street regions to clip each piece to (see :mod:`eldercare_coverage.street_regions`),
         so that the polygon follows the point-wise rule; computed here when None.
         ``False`` skips the clip (faster, slightly larger polygons).
     whole_regions
@@ -765,7 +765,7 @@ def _union_groups(geoms: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.
 
     Pairs within a group are united at once (one vectorised call per level, the
     groups halving at each), so small groups cost no Python loop. A group whose union
-    lost one of its members (:func:`~coverage._geometry.lost_inputs`) is united again,
+    lost one of its members (:func:`eldercare_coverage._geometry.lost_inputs`) is united again,
     snap-rounded.
     """
     order = np.argsort(codes, kind="stable")

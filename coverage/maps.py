@@ -1,6 +1,6 @@
 """The folium map of a coverage run: what a planner opens first.
 
-:func:`make_map` draws a :class:`~coverage.result.CoverageResult` on a Leaflet map
+:func:`make_map` draws a :class:`eldercare_coverage.result.CoverageResult` on a Leaflet map
 (all layers switchable in the layer control, labels in Chinese and English):
 
 - **老年人口 Elderly (60+) per cell**: the population grid as a choropleth, each
@@ -298,7 +298,7 @@ def make_map(result: CoverageResult, *, m: folium.Map | None = None,
     Parameters
     ----------
     result
-        The result of :func:`coverage.run`.
+        The result of :func:`eldercare_coverage.run`.
     m
         An existing map to draw on (e.g. in a notebook); a new one when None.
     circles

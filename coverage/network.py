@@ -7,7 +7,7 @@ physical street appears once.
 
 Sources: OSM XML (``.osm``, ``.osm.bz2``, ``.osm.gz``) read through
 :func:`osmnx.graph_from_xml`, OSM PBF (``.osm.pbf``, through the same XML path, see
-:mod:`coverage.osm_pbf`) and GraphML saved by osmnx. Any osmnx graph can be passed to
+:mod:`eldercare_coverage.osm_pbf`) and GraphML saved by osmnx. Any osmnx graph can be passed to
 :func:`network_from_graph` (the seam for place downloads, which return osmnx graphs too).
 
 Lengths are the planar lengths of the projected edge geometries, so that partial
@@ -80,7 +80,7 @@ class StreetNetwork:
     meta
         Free-form facts about the source (bounding box, OSM timestamp, ...).
     cache_file
-        This network's entry in the disk cache (:mod:`coverage.network_cache`), where
+        This network's entry in the disk cache (:mod:`eldercare_coverage.network_cache`), where
         data derived from it (street regions) is cached alongside; None when uncached.
     """
 

@@ -1,7 +1,7 @@
 """A disk cache of loaded street networks: a county reloads in a fraction of a second.
 
 Reading a county's OSM XML through osmnx takes tens of seconds; the engine only needs
-the projected arrays of a :class:`~coverage.network.StreetNetwork`. They are saved as
+the projected arrays of a :class:`eldercare_coverage.network.StreetNetwork`. They are saved as
 one uncompressed ``.npz`` (node ids and coordinates, edge ends, lengths, highway values
 and the edge geometries as one flat coordinate array with offsets), and loaded with
 numpy and one vectorised ``shapely.linestrings`` call.
@@ -124,9 +124,9 @@ def cached_network(source: str | Path, *, mode: str = "walk", to_crs: Any = None
     Parameters
     ----------
     source
-        A network file :func:`~coverage.network.load_network` reads.
+        A network file :func:`eldercare_coverage.network.load_network` reads.
     mode, to_crs
-        As for :func:`~coverage.network.load_network`.
+        As for :func:`eldercare_coverage.network.load_network`.
     cache_dir
         Cache folder (default :func:`default_cache_dir`).
 

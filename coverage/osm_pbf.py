@@ -4,14 +4,14 @@ Why pyosmium (PyPI ``osmium``) and not pyrosm: pyosmium is the OSM Foundation's 
 of libosmium, ships wheels for every platform and Python we support, streams files of
 any size with bounded memory, and can write OSM XML. That last point decides it: the
 PBF's street ways (``highway=*``) and exactly the nodes they reference are written to a
-temporary ``.osm`` file, which :func:`coverage.network.graph_from_file` then reads like
+temporary ``.osm`` file, which :func:`eldercare_coverage.network.graph_from_file` then reads like
 any OSM download. A PBF and the XML made from it therefore give the *same* graph, by
 construction, for walking and for driving: one parser, one filter, one simplification.
 pyrosm parses into GeoDataFrames with its own rules for ways and tags, which would be a
 second, subtly different network builder to keep equal to osmnx's.
 
 The cost is the XML round trip (about a second per 10 MB of PBF); a network loaded once
-is cached by :mod:`coverage.network_cache`.
+is cached by :mod:`eldercare_coverage.network_cache`.
 """
 
 from __future__ import annotations
@@ -119,12 +119,12 @@ def graph_from_pbf(path: str | Path, *, mode: str = "walk") -> nx.MultiDiGraph:
     path
         ``.osm.pbf`` file.
     mode
-        Travel mode (:data:`coverage.network.MODES`).
+        Travel mode (:data:`eldercare_coverage.network.MODES`).
 
     Returns
     -------
     networkx.MultiDiGraph
-        The graph :func:`coverage.network.graph_from_file` gives for the same data as XML.
+        The graph :func:`eldercare_coverage.network.graph_from_file` gives for the same data as XML.
     """
     from .network import graph_from_file
 

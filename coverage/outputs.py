@@ -1,4 +1,4 @@
-"""Write a :class:`~coverage.result.CoverageResult` as the output contract of DESIGN.md.
+"""Write a :class:`eldercare_coverage.result.CoverageResult` as the output contract of DESIGN.md.
 
 ``DIR/summary.json``, ``DIR/coverage.gpkg`` (layers ``facilities``,
 ``service_areas``, ``population``, ``gaps``, ``units``), ``DIR/units.csv``,

@@ -1,8 +1,8 @@
 """The main job end to end: network, facilities, population, boundaries -> CoverageResult.
 
 :func:`run` takes file paths or already loaded objects and returns a
-:class:`~coverage.result.CoverageResult` (tables in EPSG:4326); writing files is
-:func:`coverage.outputs.write_outputs`.
+:class:`eldercare_coverage.result.CoverageResult` (tables in EPSG:4326); writing files is
+:func:`eldercare_coverage.outputs.write_outputs`.
 
 Accounting: every input facility is in ``result.facilities`` as ``used`` or
 ``excluded`` with a reason; every elderly person of the population input is in
@@ -130,9 +130,9 @@ def run(
     network
         Street network file (OSM XML, GraphML) or a loaded :class:`StreetNetwork`.
     facilities
-        Facility table file or the GeoDataFrame of :func:`coverage.facilities.read_facilities`.
+        Facility table file or the GeoDataFrame of :func:`eldercare_coverage.facilities.read_facilities`.
     population
-        Elderly population GeoTIFF / vector grid, or cells of :mod:`coverage.population`.
+        Elderly population GeoTIFF / vector grid, or cells of :mod:`eldercare_coverage.population`.
     boundaries
         Units (towns, villages/communities) file or GeoDataFrame; optional.
     policy

@@ -211,7 +211,7 @@ def _split(value: str) -> tuple[str, ...]:
 
 def _open_table(path: str | Path | None, default: str) -> list[dict[str, str]]:
     if path is None:
-        text = resources.files("coverage").joinpath("data", default).read_text(encoding="utf-8")
+        text = resources.files(__package__ or "eldercare_coverage").joinpath("data", default).read_text(encoding="utf-8")
         where = f"coverage/data/{default}"
     else:
         try:

@@ -4,7 +4,7 @@ Every public function that depends on one of these values takes it as a keyword
 argument defaulting to ``None``, which means "use ``settings.<name>``". Change a
 default for a whole session by assigning to the attribute::
 
-    from coverage import settings
+    from eldercare_coverage import settings
     settings.max_snap_m = 300.0
 
 Nothing here reads the environment or the command line; importing the package
@@ -44,11 +44,11 @@ class Settings:
     walk_exclude_highway
         OSM ``highway`` values that walking can never use.
     overlay_pixel_m
-        Pixel size of the area-weighted overlay (:mod:`coverage.raster_overlay`):
+        Pixel size of the area-weighted overlay (:mod:`eldercare_coverage.raster_overlay`):
         cells' area shares are counted on pixels of this size, metres.
     cache_dir
         Folder of the network cache (None: ``$ELDERCARE_CACHE`` or
-        ``~/.cache/eldercare-coverage``); see :mod:`coverage.network_cache`.
+        ``~/.cache/eldercare-coverage``); see :mod:`eldercare_coverage.network_cache`.
     download_busy_retries
         How often a street download asks Nominatim or Overpass the same request
         again after a "busy" answer (HTTP 429 or 504; osmnx waits 55 s before each)

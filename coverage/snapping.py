@@ -270,7 +270,7 @@ class SegmentIndex:
         :meth:`nearest`. Chunks run on ``n_jobs`` threads (the C loop releases the GIL).
         """
         if self.grid is None or _accelerator is None:
-            raise RuntimeError("the C ring search is not available (coverage._nearest)")
+            raise RuntimeError("the C ring search is not available (eldercare_coverage._nearest)")
         if not bound_m >= 0:
             raise ValueError(f"bound_m must be >= 0 metres (inf for none), not {bound_m!r}")
         g = self.grid
@@ -378,7 +378,7 @@ def snap_points(
     Examples
     --------
     >>> import numpy as np, pyproj, shapely
-    >>> from coverage.network import StreetNetwork
+    >>> from eldercare_coverage.network import StreetNetwork
     >>> line = shapely.LineString([(0, 0), (100, 0)])
     >>> net = StreetNetwork(pyproj.CRS(32651), np.array([1, 2]), np.array([[0., 0.], [100., 0.]]),
     ...     np.array([0]), np.array([1]), np.array([100.]), np.array([line], dtype=object),

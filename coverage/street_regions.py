@@ -157,7 +157,7 @@ def regions_for(network: StreetNetwork, *, margin_m: float,
                 spacing_m: float = 20.0) -> StreetRegions:
     """:func:`street_regions`, kept with the network: in memory and in its disk cache.
 
-    A network loaded through :mod:`coverage.network_cache` keeps its regions in a
+    A network loaded through :mod:`eldercare_coverage.network_cache` keeps its regions in a
     file next to its cache entry, so a county's regions are computed once.
     """
     key = (float(spacing_m), float(margin_m))

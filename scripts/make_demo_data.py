@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from coverage.demo import DEFAULT_SEED, DemoSpec, write_demo_inputs
+from eldercare_coverage.demo import DEFAULT_SEED, DemoSpec, write_demo_inputs
 
 
 def main(argv: list[str] | None = None) -> int:

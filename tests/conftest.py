@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from coverage import settings
+from eldercare_coverage import settings
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from coverage.cli import main
+from eldercare_coverage.cli import main
 
 from .bad_inputs import BND, CASES, FAC, NET, POP
 

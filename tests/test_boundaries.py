@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import shapely
 
-from coverage._errors import InputFileError, NoCrsError
-from coverage.boundaries import classify_urban_rural, read_boundaries
+from eldercare_coverage._errors import InputFileError, NoCrsError
+from eldercare_coverage.boundaries import classify_urban_rural, read_boundaries
 
 from ._shared_data import ADMIN_WGS84, WENLING_ADCODE, shared_file
 
@@ -124,7 +124,7 @@ def test_invalid_polygon_is_repaired_and_reported(tmp_path, caplog):
     assert not bowtie.is_valid
     gdf = gpd.GeoDataFrame({"code": ["a", "b"], "name": ["bow", "ok"]},
                            geometry=[bowtie, shapely.box(X0, Y0, X0 + 10, Y0 + 10)], crs=UTM)
-    with caplog.at_level(logging.WARNING, logger="coverage.boundaries"):
+    with caplog.at_level(logging.WARNING, logger="eldercare_coverage.boundaries"):
         units = read_boundaries(gdf)
     assert units.attrs["repaired"] == ["a"]
     assert units.geometry.is_valid.all()
@@ -151,7 +151,7 @@ def test_density_rule_by_hand(caplog):
                              geometry=[shapely.box(x, y, x + 500, y + 500)
                                        for x, y in zip(xs, ys, strict=True)],
                              crs=UTM).to_crs(4326)  # any CRS: both go to UTM
-    with caplog.at_level(logging.INFO, logger="coverage.boundaries"):
+    with caplog.at_level(logging.INFO, logger="eldercare_coverage.boundaries"):
         out = classify_urban_rural(units.to_crs(4326), cells)
     assert out["elderly_per_km2"].to_numpy() == pytest.approx([320.0, 290.0], rel=1e-6)
     assert out["urban_rural"].tolist() == ["urban", "rural"]

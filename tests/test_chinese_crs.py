@@ -6,8 +6,8 @@ import numpy as np
 import pyproj
 import pytest
 
-from coverage._errors import CoverageError
-from coverage.chinese_crs import (
+from eldercare_coverage._errors import CoverageError
+from eldercare_coverage.chinese_crs import (
     bd09_to_gcj02,
     bd09_to_wgs84,
     from_wgs84,

@@ -16,9 +16,9 @@ import pytest
 import rasterio
 import shapely
 
-from coverage.demo import DEMO_ELDERLY_TOTAL, DemoSpec, build_demo_county
-from coverage.network import graph_from_file
-from coverage.policy import default_policy
+from eldercare_coverage.demo import DEMO_ELDERLY_TOTAL, DemoSpec, build_demo_county
+from eldercare_coverage.network import graph_from_file
+from eldercare_coverage.policy import default_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
@@ -175,8 +175,8 @@ def test_wenling_preset_has_wenling_figures():
 
 
 def test_delivery_graph_keeps_motor_roads_and_one_way_streets(osm):
-    from coverage._errors import NetworkError
-    from coverage.network import load_network
+    from eldercare_coverage._errors import NetworkError
+    from eldercare_coverage.network import load_network
 
     G = graph_from_file(DATA / FILES[0], mode="drive")
     tags = {int(w.get("id")): {t.get("k"): t.get("v") for t in w.iter("tag")}

@@ -18,10 +18,10 @@ import pytest
 import rasterio
 import shapely
 
-from coverage.cli import main
-from coverage.isochrones import ServiceAreaBuilder, nearest_distances
-from coverage.network import load_network
-from coverage.snapping import snap_points
+from eldercare_coverage.cli import main
+from eldercare_coverage.isochrones import ServiceAreaBuilder, nearest_distances
+from eldercare_coverage.network import load_network
+from eldercare_coverage.snapping import snap_points
 
 from ._reference import reference_distances
 
@@ -221,7 +221,7 @@ def test_area_weighted_coverage_equals_subsampled_pointwise_rule(network, layers
 def test_pixel_overlay_equals_exact_polygon_clipping(network, layers):
     """The overlay counts 10 m pixels; clipping each cell exactly against the union of the
     service-area layer (GEOS) must give the same rates and nearly the same cell shares."""
-    from coverage.analysis import covered_share, elderly_in_regions
+    from eldercare_coverage.analysis import covered_share, elderly_in_regions
 
     pop = layers["population"].to_crs(network.crs)
     cells = pop.geometry.to_numpy()

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import shapely
 
-from coverage.isochrones import (
+from eldercare_coverage.isochrones import (
     ServiceAreaBuilder,
     nearest_distances,
     nearest_source_reach,
 )
-from coverage.network import network_from_arrays
-from coverage.snapping import snap_points
+from eldercare_coverage.network import network_from_arrays
+from eldercare_coverage.snapping import snap_points
 
 from ._reference import brute_snap, reference_distances
 
@@ -362,7 +362,7 @@ def test_no_sliver_where_a_wavy_street_splits_between_shape_points():
 def test_union_per_group_equals_one_union_per_group():
     # groups of 1 to 9 overlapping discs, codes shuffled: each group's union must be
     # what one shapely.union_all of its members gives (odd sizes keep a member unpaired)
-    from coverage.isochrones import _union_groups
+    from eldercare_coverage.isochrones import _union_groups
 
     rng = np.random.default_rng(3)
     sizes = rng.integers(1, 10, 40)

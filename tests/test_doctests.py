@@ -6,13 +6,13 @@ import doctest
 import importlib
 import pkgutil
 
-import coverage
+import eldercare_coverage
 
 
 def test_docstring_examples():
     failed, attempted = {}, 0
-    for info in pkgutil.iter_modules(coverage.__path__):
-        module = importlib.import_module(f"coverage.{info.name}")
+    for info in pkgutil.iter_modules(eldercare_coverage.__path__):
+        module = importlib.import_module(f"eldercare_coverage.{info.name}")
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS, verbose=False)
         attempted += result.attempted
         if result.failed:

@@ -16,10 +16,10 @@ import osmnx as ox
 import pytest
 import shapely
 
-from coverage._errors import NetworkError
-from coverage.cli import main
-from coverage.download import download_graph, download_network
-from coverage.network import graph_from_file, load_network
+from eldercare_coverage._errors import NetworkError
+from eldercare_coverage.cli import main
+from eldercare_coverage.download import download_graph, download_network
+from eldercare_coverage.network import graph_from_file, load_network
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 OSM = DATA / "network" / "demo_county.osm"
@@ -188,7 +188,7 @@ def test_a_busy_service_is_retried_a_bounded_number_of_times(osmnx_offline, monk
     # settings.download_busy_retries (3) retries. The waits are recorded, not slept.
     import types
 
-    from coverage import settings
+    from eldercare_coverage import settings
 
     waits: list[float] = []
     monkeypatch.setattr(ox._overpass, "time", types.SimpleNamespace(sleep=waits.append))
@@ -222,7 +222,7 @@ def test_busy_answers_are_counted_per_request_and_not_on_the_status_page(
     # which osmnx only reads to pace itself, is no busy answer even with no retries
     import types
 
-    from coverage import settings
+    from eldercare_coverage import settings
 
     waits: list[float] = []
     monkeypatch.setattr(ox._overpass, "time", types.SimpleNamespace(sleep=waits.append))

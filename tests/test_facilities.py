@@ -12,14 +12,14 @@ import pyproj
 import pytest
 import shapely
 
-from coverage._errors import InputFileError, InputRowError, NoCrsError
-from coverage.chinese_crs import (
+from eldercare_coverage._errors import InputFileError, InputRowError, NoCrsError
+from eldercare_coverage.chinese_crs import (
     bd09_to_wgs84,
     gcj02_to_wgs84,
     wgs84_to_bd09,
     wgs84_to_gcj02,
 )
-from coverage.facilities import (
+from eldercare_coverage.facilities import (
     FacilityRowWarning,
     format_crs_suggestion,
     match_facility_type,
@@ -185,7 +185,7 @@ def test_column_mapping_is_logged_and_overridable(tmp_path, caplog):
         "'备注']; accepted names: name (name, 名称, 机构名称, 设施名称); "
         "or pass columns={'name': '<column in your file>'}"
     )
-    with caplog.at_level(logging.INFO, logger="coverage.facilities"):
+    with caplog.at_level(logging.INFO, logger="eldercare_coverage.facilities"):
         fac = read_quiet(path, columns={"name": "单位全称"})
     mapping = {"单位全称": "name", "Type": "type", "LNG": "lon", "Latitude": "lat"}
     assert fac.attrs["column_mapping"] == mapping
@@ -465,7 +465,7 @@ def test_override_names_help_find_the_header_below_a_title(tmp_path):
 def test_doctests():
     import doctest
 
-    import coverage.facilities
+    import eldercare_coverage.facilities
 
-    result = doctest.testmod(coverage.facilities)
+    result = doctest.testmod(eldercare_coverage.facilities)
     assert result.attempted >= 4 and result.failed == 0

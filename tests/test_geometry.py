@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import shapely
 
-from coverage._geometry import robust_difference
-from coverage.pipeline import _differences
+from eldercare_coverage._geometry import robust_difference
+from eldercare_coverage.pipeline import _differences
 
 
 def _bow_tie() -> shapely.Polygon:
@@ -62,7 +62,7 @@ def test_gap_groups_union_and_mode_equal_per_group_pandas_and_geos():
     # shapely.union_all gives for its cells, its town what pandas' mode() gives
     from scipy import ndimage
 
-    from coverage.analysis import mode_by_label, union_by_label
+    from eldercare_coverage.analysis import mode_by_label, union_by_label
 
     rng = np.random.default_rng(5)
     mask = rng.random((40, 50)) < 0.45
@@ -88,7 +88,7 @@ def test_gap_groups_union_and_mode_equal_per_group_pandas_and_geos():
 def test_dissolve_of_overlapping_tiles_is_their_valid_union():
     # cells of a user's vector grid may overlap (10 m here): the coverage union then
     # returns an invalid polygon of the summed area; dissolve must give the true union
-    from coverage._geometry import dissolve
+    from eldercare_coverage._geometry import dissolve
 
     tiles = np.array([shapely.box(0, 0, 100, 100), shapely.box(90, 0, 200, 100)], dtype=object)
     out = dissolve(tiles)
@@ -104,8 +104,8 @@ def test_a_union_that_loses_an_input_is_done_again():
     # hold all four, whatever GEOS does
     from pathlib import Path
 
-    from coverage._geometry import checked_union
-    from coverage.isochrones import _union_groups
+    from eldercare_coverage._geometry import checked_union
+    from eldercare_coverage.isochrones import _union_groups
 
     text = (Path(__file__).parent / "data" / "geos_union_loses_a_piece.wkb.hex").read_text()
     geoms = np.array([shapely.from_wkb(h) for h in text.split()], dtype=object)
@@ -117,8 +117,8 @@ def test_a_union_that_loses_an_input_is_done_again():
 
 def test_lost_inputs_are_found_and_united_again(monkeypatch):
     # a union that drops an input (as GEOS's bug does) is noticed and redone snap-rounded
-    import coverage.isochrones as iso
-    from coverage._geometry import checked_union, dissolve
+    import eldercare_coverage.isochrones as iso
+    from eldercare_coverage._geometry import checked_union, dissolve
 
     discs = shapely.buffer(shapely.points([[0, 0], [15, 0], [100, 0], [115, 0]]), 10.0)
     exact = shapely.union_all(discs).area
@@ -142,7 +142,7 @@ def test_lost_inputs_are_found_and_united_again(monkeypatch):
 
 
 def test_polygonal_keeps_polygons_only_and_unwraps_single_parts():
-    from coverage._geometry import polygonal
+    from eldercare_coverage._geometry import polygonal
 
     square, far = shapely.box(0, 0, 1, 1), shapely.box(5, 5, 6, 6)
     assert polygonal(shapely.MultiPolygon([square])).geom_type == "Polygon"

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import shapely
 
-from coverage import settings
-from coverage.network import load_network
-from coverage.network_cache import cache_key, cached_network
+from eldercare_coverage import settings
+from eldercare_coverage.network import load_network
+from eldercare_coverage.network_cache import cache_key, cached_network
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "network" / "demo_county.osm"
 
@@ -60,7 +60,7 @@ def test_a_corrupt_entry_is_rebuilt_and_logged(osm, tmp_path, caplog):
     cached_network(osm, cache_dir=tmp_path / "c")
     (entry,) = (tmp_path / "c").glob("network-*.npz")
     entry.write_bytes(b"not a zip file")
-    with caplog.at_level(logging.WARNING, logger="coverage.network_cache"):
+    with caplog.at_level(logging.WARNING, logger="eldercare_coverage.network_cache"):
         net = cached_network(osm, cache_dir=tmp_path / "c")
     assert "unreadable" in caplog.text and str(entry) in caplog.text
     _same(load_network(osm), net)
@@ -79,14 +79,14 @@ def test_key_follows_mode_filter_and_crs(osm, monkeypatch):
 def test_unwritable_cache_folder_still_loads(osm, tmp_path, caplog):
     blocker = tmp_path / "file-not-folder"
     blocker.write_text("x")
-    with caplog.at_level(logging.WARNING, logger="coverage.network_cache"):
+    with caplog.at_level(logging.WARNING, logger="eldercare_coverage.network_cache"):
         net = cached_network(osm, cache_dir=blocker / "sub")
     assert net.n_edges == load_network(osm).n_edges
     assert "could not write" in caplog.text
 
 
 def test_street_regions_are_cached_next_to_the_network(osm, tmp_path, monkeypatch, caplog):
-    from coverage import street_regions as sr
+    from eldercare_coverage import street_regions as sr
 
     net = cached_network(osm, cache_dir=tmp_path / "c")
     assert net.cache_file and Path(net.cache_file).exists()
@@ -109,7 +109,7 @@ def test_street_regions_are_cached_next_to_the_network(osm, tmp_path, monkeypatc
     monkeypatch.undo()
     side.write_bytes(b"not a zip file")
     third = cached_network(osm, cache_dir=tmp_path / "c")
-    with caplog.at_level(logging.WARNING, logger="coverage.street_regions"):
+    with caplog.at_level(logging.WARNING, logger="eldercare_coverage.street_regions"):
         redo = sr.regions_for(third, margin_m=600.0)
     assert "unreadable" in caplog.text
     assert shapely.equals_exact(redo.edge, fresh.edge, tolerance=0).all()

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 import shapely
 
-from coverage import settings
-from coverage.network import network_from_arrays
-from coverage.pipeline import run
-from coverage.policy import default_policy
+from eldercare_coverage import settings
+from eldercare_coverage.network import network_from_arrays
+from eldercare_coverage.pipeline import run
+from eldercare_coverage.policy import default_policy
 
 UTM = "EPSG:32651"
 X0, Y0 = 330000.0, 3140000.0  # a UTM 51N position near Wenling

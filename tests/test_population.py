@@ -12,8 +12,8 @@ import rasterio
 import shapely
 from affine import Affine
 
-from coverage._errors import InputFileError, NoCrsError
-from coverage.population import (
+from eldercare_coverage._errors import InputFileError, NoCrsError
+from eldercare_coverage.population import (
     read_population_raster,
     read_population_vector,
     spread_counts,

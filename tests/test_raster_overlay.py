@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import shapely
 
-from coverage.analysis import covered_share, elderly_in_regions
-from coverage.raster_overlay import OverlayGrid
+from eldercare_coverage.analysis import covered_share, elderly_in_regions
+from eldercare_coverage.raster_overlay import OverlayGrid
 
 
 def _grid_cells(n: int = 10, size: float = 100.0, x0: float = 500_000.0,

@@ -25,12 +25,12 @@ import pytest
 import rasterio
 from rasterio.transform import Affine
 
-from coverage.chinese_crs import wgs84_to_gcj02
-from coverage.cli import main
-from coverage.network import graph_from_file, load_network
-from coverage.osm_pbf import street_xml_from_pbf
-from coverage.pipeline import CoordinateSystemWarning, run
-from coverage.policy import default_policy
+from eldercare_coverage.chinese_crs import wgs84_to_gcj02
+from eldercare_coverage.cli import main
+from eldercare_coverage.network import graph_from_file, load_network
+from eldercare_coverage.osm_pbf import street_xml_from_pbf
+from eldercare_coverage.pipeline import CoordinateSystemWarning, run
+from eldercare_coverage.policy import default_policy
 
 osmium = pytest.importorskip("osmium")
 CHECKER = Path(__file__).resolve().parents[2] / "shared" / "tools" / "check_outputs.py"

@@ -9,9 +9,9 @@ import pyproj
 import pytest
 import shapely
 
-from coverage import snapping
-from coverage.network import StreetNetwork, load_network
-from coverage.snapping import BucketGrid, SegmentIndex, snap_points
+from eldercare_coverage import snapping
+from eldercare_coverage.network import StreetNetwork, load_network
+from eldercare_coverage.snapping import BucketGrid, SegmentIndex, snap_points
 
 NETWORK = Path(__file__).resolve().parents[1] / "data" / "network" / "demo_county.osm"
 
@@ -28,7 +28,7 @@ def search(request, monkeypatch):
     if request.param == "kd-tree":
         monkeypatch.setattr(snapping, "_accelerator", None)
     elif snapping._accelerator is None:
-        pytest.skip("the C extension coverage._nearest is not built here")
+        pytest.skip("the C extension eldercare_coverage._nearest is not built here")
     return request.param
 
 
@@ -171,12 +171,12 @@ def test_the_ring_search_is_built_where_a_compiler_is():
 
     if sys.platform == "win32" or not (shutil.which("cc") or shutil.which("gcc")):
         pytest.skip("no C compiler here: the numpy and KD-tree search is used")
-    assert snapping._accelerator is not None, "coverage._nearest was not built"
+    assert snapping._accelerator is not None, "eldercare_coverage._nearest was not built"
 
 
 def test_ring_search_equals_geos_inside_outside_and_on_cell_edges():
     if snapping._accelerator is None:
-        pytest.skip("the C extension coverage._nearest is not built here")
+        pytest.skip("the C extension eldercare_coverage._nearest is not built here")
     rng = np.random.default_rng(17)
     net = _random_streets(rng)
     idx = SegmentIndex.build(net, spacing_m=10.0)
@@ -220,7 +220,7 @@ def test_ring_search_cells_of_any_size_give_the_same_distances():
     # the grid's cell size is a speed knob, never an answer: a few segments per cell or
     # hundreds, the distances are GEOS's
     if snapping._accelerator is None:
-        pytest.skip("the C extension coverage._nearest is not built here")
+        pytest.skip("the C extension eldercare_coverage._nearest is not built here")
     rng = np.random.default_rng(4)
     net = _random_streets(rng, 80)
     idx = SegmentIndex.build(net, spacing_m=10.0)
@@ -236,7 +236,7 @@ def test_ring_search_cells_of_any_size_give_the_same_distances():
 
 def test_ring_search_refuses_buffers_that_do_not_fit():
     if snapping._accelerator is None:
-        pytest.skip("the C extension coverage._nearest is not built here")
+        pytest.skip("the C extension eldercare_coverage._nearest is not built here")
     net = _random_streets(np.random.default_rng(1), 5)
     g = SegmentIndex.build(net).grid
     assert g is not None

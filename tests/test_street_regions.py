@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
-from coverage.street_regions import street_regions
+from eldercare_coverage.street_regions import street_regions
 
 from .test_distances import grid_network, river_network
 
