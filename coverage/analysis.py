@@ -9,12 +9,19 @@ All geometry here is in one projected CRS (metres).
 
 from __future__ import annotations
 
+from typing import Any
+
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 from scipy import ndimage, sparse
 
 from ._geometry import dissolve
+from .policy import Policy
+from .settings import settings as _settings
+
+OUTSIDE_UNITS = "(outside units)"
 
 _MAX_VERTICES = 256  # pieces of diced regions have at most about this many vertices
 
@@ -198,3 +205,97 @@ def mode_by_label(labels: np.ndarray, values: np.ndarray) -> pd.Series:
     n = df.groupby(["label", "value"], sort=False).size().reset_index(name="n")
     n = n.sort_values(["label", "n", "value"], ascending=[True, False, True], kind="stable")
     return n.drop_duplicates("label").set_index("label")["value"]
+
+
+def unit_statistics(
+    cells: gpd.GeoDataFrame, units: gpd.GeoDataFrame | None, policy: Policy, crs: Any
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Per-unit elderly, covered and rates; cells get their town / village by centroid."""
+    elderly = cells["elderly"].to_numpy(dtype=float)
+    if units is None or len(units) == 0:
+        hull = shapely.convex_hull(shapely.union_all(cells.geometry.to_numpy()))
+        units = gpd.GeoDataFrame({"unit_id": ["all"], "name": ["study area"], "level": ["all"],
+                                  "parent_id": [None], "urban_rural_code": [pd.NA],
+                                  "urban_rural": [None]}, geometry=[hull], crs=crs)
+    units = units.to_crs(crs).reset_index(drop=True)
+    covered_cols = [f"{c.name}_covered" for c in policy.circles]
+    rows = []
+    cent = shapely.centroid(cells.geometry.to_numpy())
+    for level in units["level"].drop_duplicates():
+        lv = units[units["level"] == level]
+        w = area_weights(cells.geometry.to_numpy(), lv.geometry.to_numpy())
+        cell_i, poly_i, wt = w["cell"].to_numpy(), w["polygon"].to_numpy(), w["weight"].to_numpy()
+        # weights of a cell over non-overlapping units sum to <= 1; the rest is outside
+        sums = {"elderly": np.bincount(poly_i, elderly[cell_i] * wt, minlength=len(lv))}
+        for col in covered_cols:
+            sums[col] = np.bincount(poly_i, cells[col].to_numpy()[cell_i] * wt, minlength=len(lv))
+        table = lv.copy()
+        for k, v in sums.items():
+            table[k] = v
+        inside = np.bincount(cell_i, wt, minlength=len(cells))
+        outside_share = np.clip(1.0 - inside, 0.0, 1.0)
+        outside_share[outside_share < 1e-9] = 0.0
+        if (elderly * outside_share).sum() > 0:
+            extra = {"unit_id": f"outside-{level}", "name": OUTSIDE_UNITS, "level": level,
+                     "elderly": float((elderly * outside_share).sum()), "geometry": None}
+            for col in covered_cols:
+                extra[col] = float((cells[col].to_numpy() * outside_share).sum())
+            table = pd.concat([table, gpd.GeoDataFrame([extra], geometry="geometry", crs=crs)],
+                              ignore_index=True)
+        rows.append(table)
+        # name of the unit holding each cell centroid, for the population layer
+        tree = shapely.STRtree(lv.geometry.to_numpy())
+        ci, pi = tree.query(cent, predicate="within")
+        names = np.full(len(cells), None, dtype=object)
+        names[ci] = lv["name"].to_numpy()[pi]
+        cells[str(level)] = names
+    table = gpd.GeoDataFrame(pd.concat(rows, ignore_index=True), geometry="geometry", crs=crs)
+    for c in policy.circles:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rate = table[f"{c.name}_covered"] / table["elderly"]
+        table[f"{c.name}_rate"] = rate.where(table["elderly"] > 0)
+        table[f"{c.name}_meets_target"] = (None if c.target_rate is None
+                                           else table[f"{c.name}_rate"] >= c.target_rate)
+    return table, cells
+
+
+def gap_areas(cells: gpd.GeoDataFrame, policy: Policy, crs: Any) -> gpd.GeoDataFrame:
+    """Connected groups of cells served below ``settings.gap_max_share``, ranked."""
+    rows = []
+    row = cells["row"].to_numpy() if "row" in cells else np.full(len(cells), -1)
+    col = cells["col"].to_numpy() if "col" in cells else np.full(len(cells), -1)
+    elderly = cells["elderly"].to_numpy(dtype=float)
+    for c in policy.circles:
+        share = cells[f"{c.name}_share"].to_numpy()
+        mask = (share < _settings.gap_max_share) & (elderly > 0)
+        lab = connected_groups(mask, row, col, cells.geometry.to_numpy())
+        if lab.max() == 0:
+            continue
+        pos = np.flatnonzero(lab > 0)
+        labs = lab[pos]
+        df = pd.DataFrame({"lab": labs, "unserved": (elderly * (1 - share))[pos],
+                           "dist": cells[f"{c.name}_dist"].to_numpy()[pos]})
+        agg = df.groupby("lab").agg(elderly_unserved=("unserved", "sum"),
+                                    cells=("unserved", "size"),
+                                    nearest_dist=("dist", "min"))
+        ulab, geoms = union_by_label(cells.geometry.to_numpy()[pos], labs)
+        agg["geometry"] = pd.Series(geoms, index=ulab).reindex(agg.index).to_numpy()
+        for extra in ("town", "village"):
+            if extra in cells:
+                mode = mode_by_label(labs, cells[extra].to_numpy()[pos]).reindex(agg.index)
+                agg[extra] = mode.astype(object).where(mode.notna(), None).to_numpy()
+        agg = agg.sort_values("elderly_unserved", ascending=False).reset_index(drop=True)
+        agg["rank"] = np.arange(1, len(agg) + 1)
+        agg["circle"] = c.name
+        agg["gap_id"] = [f"{c.name}-{k}" for k in agg["rank"]]
+        rows.append(agg)
+    cols = ["gap_id", "circle", "rank", "elderly_unserved", "cells", "area_km2", "town",
+            "village", "nearest_dist"]
+    if not rows:
+        return gpd.GeoDataFrame({k: [] for k in cols}, geometry=[], crs=crs)
+    g = gpd.GeoDataFrame(pd.concat(rows, ignore_index=True), geometry="geometry", crs=crs)
+    g["area_km2"] = g.geometry.area / 1e6
+    for k in ("town", "village"):
+        if k not in g:
+            g[k] = None
+    return g[[*cols, "geometry"]]

@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--no-map", action="store_true", help="skip map.html")
         sp.add_argument("--no-rings", action="store_true",
                         help="skip the 500/1000/1500 m distance rings (faster)")
+        sp.add_argument("--facility-areas", action="store_true",
+                        help="also draw each facility's own, overlapping service area per "
+                        "circle (layer facility_areas; slow at county scale)")
         sp.add_argument("-v", "--verbose", action="store_true", help="log details")
 
     demo = sub.add_parser("demo", help="run the whole pipeline on the embedded demo county")
@@ -152,7 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = run(network, facilities, population, boundaries, policy=policy,
                          circles=args.circles, facilities_crs=fcrs, out_crs=args.crs,
                          max_snap_m=args.max_snap_m, walk_speed_m_s=args.walk_speed,
-                         progress=not args.no_progress, title=title)
+                         progress=not args.no_progress, title=title,
+                         facility_areas=args.facility_areas)
         for w in caught:
             print(f"warning: {w.message}", file=sys.stderr)
         paths = write_outputs(result, out, map_html=not args.no_map)

@@ -25,7 +25,8 @@ from .result import CoverageResult
 
 log = logging.getLogger(__name__)
 
-LAYERS = ("facilities", "service_areas", "population", "gaps", "units")
+LAYERS = ("facilities", "service_areas", "catchments", "rings", "population", "gaps", "units",
+          "facility_areas")  # a layer that is None in the result (not asked for) is not written
 
 
 def _jsonable(obj: Any) -> Any:
@@ -79,11 +80,14 @@ def write_summary(result: CoverageResult, path: str | Path) -> Path:
 
 
 def write_geopackage(result: CoverageResult, path: str | Path) -> Path:
-    """Write the five layers into one GeoPackage."""
+    """Write the layers of the output contract into one GeoPackage (EPSG:4326 unless
+    the run asked for another CRS)."""
     path = Path(path)
 
     def write(p: Path) -> None:
         for layer in LAYERS:
+            if getattr(result, layer) is None:
+                continue
             gdf = _for_gpkg(getattr(result, layer))
             gdf.to_file(p, layer=layer, driver="GPKG", engine="pyogrio")
 

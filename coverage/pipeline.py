@@ -1,8 +1,22 @@
-"""The main job end to end: network, facilities, population, boundaries -> CoverageResult.
+"""The main job as a short sequence of named stages: inputs -> CoverageResult.
 
 :func:`run` takes file paths or already loaded objects and returns a
-:class:`eldercare_coverage.result.CoverageResult` (tables in EPSG:4326); writing files is
-:func:`eldercare_coverage.outputs.write_outputs`.
+:class:`~eldercare_coverage.result.CoverageResult` (tables in EPSG:4326); writing files
+is :func:`eldercare_coverage.outputs.write_outputs`. The stages, each returning
+something a user can inspect:
+
+1. :func:`place_facilities` -- the facility table snapped to the streets, every row
+   ``used`` or ``excluded`` with its reason, and each circle's limit (converted once,
+   here) with the rows that serve it (:class:`PlacedFacilities`);
+2. :func:`place_population` -- the cells in the work CRS, their centroids and their
+   10 m pixels snapped to the streets (:class:`PlacedPopulation`);
+3. :func:`measure_fields` -- one multi-source search per distinct set of facilities,
+   evaluated at every pixel and centroid (:class:`~eldercare_coverage.field.DistanceField`);
+4. :func:`measure_circles` -- per circle the cells' distance, nearest facility, share and
+   covered people, the facilities' catchments; the rings' people per band;
+5. :func:`draw_polygons` -- service areas, catchments and distance bands drawn from the
+   field (:mod:`eldercare_coverage.drawing`); each facility's own area only when asked;
+6. unit statistics and gap areas (:mod:`eldercare_coverage.analysis`), the summary.
 
 Accounting: every input facility is in ``result.facilities`` as ``used`` or
 ``excluded`` with a reason; every elderly person of the population input is in
@@ -16,38 +30,68 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import time
-import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyproj
 import shapely
 
 from . import __version__
-from ._errors import InputFileError
-from ._geometry import polygonal, robust_difference, valid
-from ._threads import run_threaded, thread_count
+from ._geometry import valid
+from ._threads import run_threaded
 from .access import capacity_indicators
-from .analysis import connected_groups, mode_by_label, union_by_label
-from .isochrones import ServiceAreaBuilder, distances_to_locations, nearest_source_reach
+from .analysis import OUTSIDE_UNITS, gap_areas, unit_statistics
+from .checks import CoordinateSystemWarning, check_coordinate_system, check_population_overlap
+from .drawing import draw_grid, drawn_areas, drawn_bands
+from .field import (
+    CircleLimit,
+    DistanceField,
+    FacilityReach,
+    PopulationPixels,
+    band_people,
+    circle_coverage,
+    population_pixels,
+)
 from .network import StreetNetwork, load_network
-from .policy import Circle, Policy, default_policy
-from .raster_overlay import OverlayGrid
+from .policy import Policy, Rings, default_policy
 from .result import CoverageResult
 from .settings import settings as _settings
-from .snapping import snap_points
+from .snapping import NetworkLocations, snap_points
 
 log = logging.getLogger(__name__)
 
-OUTSIDE_UNITS = "(outside units)"
+__all__ = ["OUTSIDE_UNITS", "CoordinateSystemWarning", "PlacedFacilities", "PlacedPopulation",
+           "draw_polygons", "measure_circles", "measure_fields", "place_facilities",
+           "place_population", "run"]
 
 
-class CoordinateSystemWarning(UserWarning):
-    """Facilities look offset from the streets by a Chinese datum shift."""
+@dataclass(frozen=True)
+class RunOptions:
+    """The settings of one run, resolved once (arguments over ``settings``)."""
+
+    max_snap_m: float
+    walk_speed_m_s: float
+    pixel_m: float
+    draw_pixel_m: float
+    progress: bool
+    facility_areas: bool
+
+    @classmethod
+    def resolve(cls, *, max_snap_m: float | None = None, walk_speed_m_s: float | None = None,
+                progress: bool | None = None, facility_areas: bool = False) -> RunOptions:
+        """Options from the given values, ``settings`` where a value is None."""
+        return cls(
+            max_snap_m=_settings.max_snap_m if max_snap_m is None else float(max_snap_m),
+            walk_speed_m_s=(_settings.walk_speed_m_s if walk_speed_m_s is None
+                            else float(walk_speed_m_s)),
+            pixel_m=float(_settings.overlay_pixel_m),
+            draw_pixel_m=float(_settings.draw_pixel_m),
+            progress=_settings.progress if progress is None else bool(progress),
+            facility_areas=bool(facility_areas))
 
 
 def _load_inputs(
@@ -85,29 +129,363 @@ def _load_inputs(
     return net, fac, pop, units
 
 
-def _differences(a: list[shapely.Geometry], b: list[shapely.Geometry], *, progress: bool,
-                 desc: str) -> list[shapely.Geometry]:
-    """``a[k] - b[k]`` for every k (ring bands of nested service areas), on all cores;
-    a pair GEOS cannot subtract as given is repaired first (:func:`robust_difference`)."""
-    n = len(a)
-    if n == 0:
-        return []
-    chunks = np.array_split(np.arange(n), min(n, 4 * thread_count(_settings.n_jobs)))
-    A, B = np.array(a, dtype=object), np.array(b, dtype=object)
+# --- stage 1: facilities ---------------------------------------------------------------
+@dataclass(frozen=True)
+class PlacedFacilities:
+    """The facility table on the streets, and who serves which circle.
 
-    def job(ix: np.ndarray) -> np.ndarray:
-        return robust_difference(A[ix], B[ix])
+    Attributes
+    ----------
+    table
+        Every input row, ``status`` ``used`` or ``excluded`` with its ``reason``, and
+        ``snap_m`` (the access leg), in the input's CRS.
+    xy
+        Coordinates in the work CRS (NaN without coordinates), shape (F, 2).
+    locations
+        Every row on its nearest street (``edge == -1`` when farther than the limit).
+    circles
+        Each circle's limit in engine cost and the rows that serve it.
+    rings
+        Each rings set and the rows that serve it.
+    """
 
-    done = run_threaded(job, [(ix,) for ix in chunks], n_jobs=_settings.n_jobs,
-                        progress=progress, desc=desc, unit="chunk")
-    return [polygonal(g) for g in np.concatenate(done)]
+    table: gpd.GeoDataFrame
+    xy: np.ndarray
+    locations: NetworkLocations
+    circles: tuple[CircleLimit, ...]
+    rings: tuple[tuple[Rings, np.ndarray], ...]
 
 
-def _circle_facilities(policy: Policy, circle: Circle, fac: gpd.GeoDataFrame) -> np.ndarray:
-    codes = policy.type_codes(circle.facility_kinds)
-    return np.flatnonzero(fac["type"].isin(codes).to_numpy() & (fac["status"] == "ok").to_numpy())
+def _set_excluded(table: pd.DataFrame, rows: np.ndarray, reasons: Sequence[str]) -> None:
+    table.loc[table.index[rows], "status"] = "excluded"
+    table.loc[table.index[rows], "reason"] = list(reasons)
 
 
+def place_facilities(
+    network: StreetNetwork, facilities: gpd.GeoDataFrame, policy: Policy, opts: RunOptions
+) -> PlacedFacilities:
+    """Snap facilities to the streets; decide used or excluded (with the reason).
+
+    A facility farther than ``max_snap_m`` from every street, or of a type no circle
+    or rings set of the run uses, is excluded with its reason; the rest are ``used``.
+    """
+    table = facilities.copy()
+    xy = np.full((len(table), 2), np.nan)
+    has_geom = table.geometry.notna().to_numpy() & ~table.geometry.is_empty.to_numpy()
+    if has_geom.any():
+        xy[has_geom] = shapely.get_coordinates(table[has_geom].to_crs(network.crs).geometry
+                                               .to_numpy())
+    located = snap_points(network, xy, max_snap_m=opts.max_snap_m)
+    table["snap_m"] = located.snap_m
+    check_coordinate_system(table, network)
+    ok = (table["status"] == "ok").to_numpy()
+    far = np.flatnonzero(ok & ~located.on_network)
+    _set_excluded(table, far, [f"farther than {opts.max_snap_m:g} m from any walkable street "
+                               f"(nearest {located.snap_m[i]:.0f} m)" for i in far])
+    ok = (table["status"] == "ok").to_numpy()
+    types = table["type"]
+
+    def serving(kinds: Sequence[str]) -> np.ndarray:
+        return np.flatnonzero(types.isin(policy.type_codes(kinds)).to_numpy() & ok)
+
+    circles = tuple(CircleLimit(c.name, c.limit_cost(walk_speed_m_s=opts.walk_speed_m_s),
+                                serving(c.facility_kinds)) for c in policy.circles)
+    rings = tuple((r, serving(r.facility_kinds)) for r in policy.rings)
+    used = np.zeros(len(table), dtype=bool)
+    for rows in (*(c.sources for c in circles), *(rows for _, rows in rings)):
+        used[rows] = True
+    labels = policy.type_labels()
+    names = ", ".join(c.name for c in policy.circles)
+    idle = np.flatnonzero(ok & ~used)
+    _set_excluded(table, idle, [f"type {types.iat[i]!r} ({labels.get(types.iat[i], '?')}) "
+                                f"serves none of the circles of this run ({names})" for i in idle])
+    table.loc[table["status"] == "ok", "status"] = "used"
+    return PlacedFacilities(table, xy, located, circles, rings)
+
+
+# --- stage 2: population ---------------------------------------------------------------
+@dataclass(frozen=True)
+class PlacedPopulation:
+    """The population cells in the work CRS, their centroids and pixels on the streets.
+
+    Attributes
+    ----------
+    cells
+        The cells (``elderly``, geometry, ...) in the work CRS, index 0..n-1, with
+        ``snap_m`` (the centroid's access leg).
+    centroids
+        Each cell's centroid on its nearest street.
+    pixels
+        The cells' pixels on their nearest streets.
+    """
+
+    cells: gpd.GeoDataFrame
+    centroids: NetworkLocations
+    pixels: PopulationPixels
+
+    @property
+    def elderly(self) -> np.ndarray:
+        """People per cell."""
+        return self.cells["elderly"].to_numpy(dtype=float)
+
+
+def place_population(
+    network: StreetNetwork, population: gpd.GeoDataFrame, opts: RunOptions
+) -> PlacedPopulation:
+    """Project the cells, snap their centroids and their pixels to the streets."""
+    cells = population.to_crs(network.crs).reset_index(drop=True)
+    geoms = cells.geometry.to_numpy()
+    centroids = snap_points(network, shapely.get_coordinates(shapely.centroid(geoms)),
+                            max_snap_m=opts.max_snap_m)
+    cells["snap_m"] = centroids.snap_m
+    elderly = cells["elderly"].to_numpy(dtype=float)
+    check_population_overlap(elderly, centroids.on_network, population, network, opts.max_snap_m)
+    pixels = population_pixels(network, geoms, elderly, pixel_m=opts.pixel_m,
+                               max_snap_m=opts.max_snap_m)
+    return PlacedPopulation(cells, centroids, pixels)
+
+
+# --- stage 3: distance fields ----------------------------------------------------------
+@dataclass(frozen=True)
+class Fields:
+    """One search per distinct set of facilities, shared by the circles that use it."""
+
+    reach: dict[tuple[int, ...], FacilityReach]
+    field: dict[tuple[int, ...], DistanceField]
+
+    def of(self, sources: np.ndarray) -> tuple[FacilityReach, DistanceField]:
+        """The search and field of the facilities at rows ``sources``."""
+        key = tuple(int(i) for i in sources)
+        return self.reach[key], self.field[key]
+
+
+def measure_fields(
+    network: StreetNetwork, facilities: PlacedFacilities, population: PlacedPopulation
+) -> Fields:
+    """The distance field of every distinct set of facilities the circles and rings use."""
+    reach: dict[tuple[int, ...], FacilityReach] = {}
+    field: dict[tuple[int, ...], DistanceField] = {}
+    for rows in (*(c.sources for c in facilities.circles),
+                 *(rows for _, rows in facilities.rings)):
+        key = tuple(int(i) for i in rows)
+        if key not in reach:
+            reach[key] = FacilityReach(network, facilities.locations, rows)
+            field[key] = reach[key].field(population.pixels, population.centroids)
+    return Fields(reach, field)
+
+
+# --- stage 4: coverage per circle ------------------------------------------------------
+@dataclass(frozen=True)
+class CircleMeasures:
+    """What the field says of each circle and rings set.
+
+    Attributes
+    ----------
+    cells
+        The population cells with the per-circle columns (``<name>_dist`` in the
+        circle's unit, ``_facility``, ``_share``, ``_covered``), ``<rings>_band``,
+        ``status`` and ``reason``.
+    circles
+        The circle rows of the summary.
+    catchment_people
+        Per circle name, the people of each facility row's catchment.
+    rings
+        The rings rows of the summary (people per band).
+    """
+
+    cells: gpd.GeoDataFrame
+    circles: list[dict[str, Any]]
+    catchment_people: dict[str, np.ndarray]
+    rings: list[dict[str, Any]]
+
+
+def measure_circles(
+    policy: Policy, facilities: PlacedFacilities, population: PlacedPopulation, fields: Fields,
+    opts: RunOptions,
+) -> CircleMeasures:
+    """Per circle: each cell's distance, nearest facility, share and covered people."""
+    cells = population.cells.copy()
+    elderly = population.elderly
+    elderly_in = float(elderly.sum())
+    ids = facilities.table["facility_id"].to_numpy()
+    n_fac = len(facilities.table)
+    rows: list[dict[str, Any]] = []
+    catchments: dict[str, np.ndarray] = {}
+    for c, lim in zip(policy.circles, facilities.circles, strict=True):
+        _, fld = fields.of(lim.sources)
+        reached = np.isfinite(fld.centroid_cost)
+        cells[f"{c.name}_dist"] = np.where(
+            reached, c.cost_to_unit(fld.centroid_cost, walk_speed_m_s=opts.walk_speed_m_s),
+            np.nan)
+        cells[f"{c.name}_facility"] = np.where(fld.centroid_source >= 0,
+                                               ids[np.clip(fld.centroid_source, 0, None)], None)
+        cov = circle_coverage(fld, population.pixels, elderly, lim.limit_cost,
+                              n_facilities=n_fac)
+        cells[f"{c.name}_share"] = cov.share
+        cells[f"{c.name}_covered"] = cov.covered
+        catchments[c.name] = cov.catchment
+        covered = float(cov.covered.sum())
+        centroid_cov = float(elderly[fld.centroid_cost <= lim.limit_cost].sum())
+        rate = covered / elderly_in if elderly_in > 0 else 0.0
+        rows.append({
+            "name": c.name, "label_zh": c.label_zh, "label_en": c.label_en, "mode": c.mode,
+            "limit": float(c.limit), "unit": c.unit, "limit_m": lim.limit_cost,
+            "facility_types": policy.type_codes(c.facility_kinds),
+            "facilities_used": len(lim.sources), "elderly_covered": covered,
+            "coverage_rate": rate, "elderly_covered_centroid": centroid_cov,
+            "coverage_rate_centroid": centroid_cov / elderly_in if elderly_in > 0 else 0.0,
+            "target_rate": c.target_rate,
+            "meets_target": None if c.target_rate is None else bool(rate >= c.target_rate),
+            "source": c.source,
+        })
+    ring_rows = []
+    for r, sources in facilities.rings:
+        _, fld = fields.of(sources)
+        breaks = np.asarray(r.breaks, dtype=float)
+        labels = np.asarray(r.band_labels(), dtype=object)
+        band = np.searchsorted(breaks, fld.centroid_cost, side="left")
+        cells[f"{r.name}_band"] = np.where(np.isfinite(fld.centroid_cost), labels[band],
+                                           "unreachable")
+        people = band_people(fld, population.pixels, breaks)
+        ring_rows.append({"name": r.name, "unit": r.unit, "breaks": list(r.breaks), "bands": [
+            {"band": str(lab), "elderly": float(n), "share": float(n / elderly_in)
+             if elderly_in else 0.0} for lab, n in zip(labels, people, strict=True)]})
+    _mark_unreached(cells, population, fields, opts)
+    return CircleMeasures(cells, rows, catchments, ring_rows)
+
+
+def _mark_unreached(cells: gpd.GeoDataFrame, population: PlacedPopulation, fields: Fields,
+                    opts: RunOptions) -> None:
+    """``status`` / ``reason`` of cells whose centre no street or no facility reaches."""
+    on = population.centroids.on_network
+    reachable = np.zeros(len(cells), dtype=bool)
+    for fld in fields.field.values():
+        reachable |= np.isfinite(fld.centroid_cost)
+    cells["status"] = np.where(~on, "off network", np.where(reachable, "ok", "unreachable"))
+    snap = np.nan_to_num(population.centroids.snap_m)
+    cells["reason"] = np.where(
+        ~on, [f"centre {s:.0f} m from the nearest walkable street (limit {opts.max_snap_m:g} m)"
+              for s in snap],
+        np.where(reachable, "", "no facility on the street component it snaps to"))
+
+
+# --- stage 5: polygons drawn from the field --------------------------------------------
+@dataclass(frozen=True)
+class DrawnPolygons:
+    """Service areas (one per circle), catchments and distance bands, in the work CRS."""
+
+    service_areas: gpd.GeoDataFrame
+    catchments: gpd.GeoDataFrame
+    rings: gpd.GeoDataFrame
+    facility_areas: gpd.GeoDataFrame | None
+
+
+def draw_polygons(
+    network: StreetNetwork, policy: Policy, facilities: PlacedFacilities, fields: Fields,
+    measures: CircleMeasures, population: PlacedPopulation, opts: RunOptions,
+) -> DrawnPolygons:
+    """Draw the field's areas on a ``draw_pixel_m`` grid over the ground near streets."""
+    crs = network.crs
+    table = facilities.table
+    limits = [c.limit_cost for c in facilities.circles]
+    limits += [float(b) for r, _ in facilities.rings for b in r.breaks]
+    serving = np.unique(np.concatenate([np.empty(0, np.int64)] + [
+        c.sources for c in facilities.circles] + [rows for _, rows in facilities.rings]))
+    grid = draw_grid(network, facilities.xy[serving], reach_m=max(limits, default=0.0),
+                     pixel_m=opts.draw_pixel_m, max_snap_m=opts.max_snap_m)
+    at_grid: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
+
+    def field_on_grid(sources: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        key = tuple(int(i) for i in sources)
+        if key not in at_grid:
+            at_grid[key] = fields.reach[key].at(grid.locations)
+        return at_grid[key]
+
+    sa_rows, ca_rows, ring_rows = [], [], []
+    for c, lim, summ in zip(policy.circles, facilities.circles, measures.circles, strict=True):
+        cost, source = field_on_grid(lim.sources)
+        area, catch = drawn_areas(grid, cost, source, lim.limit_cost, n_facilities=len(table))
+        sa_rows.append({"circle": c.name, "label_zh": c.label_zh, "label_en": c.label_en,
+                        "limit": float(c.limit), "unit": c.unit,
+                        "elderly_covered": summ["elderly_covered"], "geometry": area})
+        people = measures.catchment_people[c.name]
+        drawn = dict(zip(catch["facility"], catch["geometry"], strict=True))
+        # every facility that serves the circle has a row (an empty area when it reaches
+        # no drawn pixel), so that catchments add up to the circle
+        for i in lim.sources:
+            ca_rows.append({"facility_id": table["facility_id"].iat[i],
+                            "type": table["type"].iat[i], "circle": c.name,
+                            "limit": float(c.limit), "unit": c.unit,
+                            "elderly_covered": float(people[i]),
+                            "geometry": drawn.get(int(i), shapely.Polygon())})
+    for (r, sources), summ in zip(facilities.rings, measures.rings, strict=True):
+        cost, _ = field_on_grid(sources)
+        bands = drawn_bands(grid, cost, np.asarray(r.breaks, dtype=float))
+        lower = [0.0, *r.breaks[:-1]]
+        for k, geom in enumerate(bands):
+            ring_rows.append({"rings": r.name, "band": summ["bands"][k]["band"],
+                              "lower": float(lower[k]), "upper": float(r.breaks[k]),
+                              "unit": r.unit, "elderly": summ["bands"][k]["elderly"],
+                              "geometry": geom})
+    fac_areas = _facility_areas(network, policy, facilities, population, opts) \
+        if opts.facility_areas else None
+    return DrawnPolygons(_frame(sa_rows, crs, ["circle", "label_zh", "label_en", "limit", "unit",
+                                               "elderly_covered"]),
+                         _frame(ca_rows, crs, ["facility_id", "type", "circle", "limit", "unit",
+                                               "elderly_covered"]),
+                         _frame(ring_rows, crs, ["rings", "band", "lower", "upper", "unit",
+                                                 "elderly"]),
+                         fac_areas)
+
+
+def _frame(rows: list[dict[str, Any]], crs: Any, columns: list[str]) -> gpd.GeoDataFrame:
+    """A GeoDataFrame of ``rows`` (the columns even when empty) with ``area_km2``."""
+    if rows:
+        gdf = gpd.GeoDataFrame(rows, geometry="geometry", crs=crs)
+    else:
+        gdf = gpd.GeoDataFrame({k: [] for k in columns}, geometry=[], crs=crs)
+    gdf["area_km2"] = gdf.geometry.area / 1e6
+    return gdf
+
+
+def _facility_areas(
+    network: StreetNetwork, policy: Policy, facilities: PlacedFacilities,
+    population: PlacedPopulation, opts: RunOptions,
+) -> gpd.GeoDataFrame:
+    """Each facility's own (overlapping) service area per circle: polygons built from
+    its streets (:class:`~eldercare_coverage.isochrones.ServiceAreaBuilder`), with the
+    elderly inside each alone. Costly: only with ``facility_areas=True``."""
+    from .isochrones import ServiceAreaBuilder
+    from .raster_overlay import OverlayGrid
+
+    table = facilities.table
+    limits_of: dict[int, set[float]] = {}
+    for lim in facilities.circles:
+        for i in lim.sources:
+            limits_of.setdefault(int(i), set()).add(lim.limit_cost)
+    builder = ServiceAreaBuilder(network, max_snap_m=opts.max_snap_m,
+                                 arc_segments=_settings.arc_segments)
+    order = sorted(limits_of)
+    jobs = [(facilities.locations.take(np.array([i])), sorted(limits_of[i])) for i in order]
+    built = run_threaded(builder.polygons, jobs, n_jobs=_settings.n_jobs,
+                         progress=opts.progress, desc="facility areas")
+    polys = {(i, lim): g for i, (_, lims), geoms in zip(order, jobs, built, strict=True)
+             for lim, g in zip(lims, geoms, strict=True)}
+    grid = OverlayGrid(population.cells.geometry.to_numpy(), population.elderly,
+                       pixel_m=opts.pixel_m)
+    rows = []
+    for c, lim in zip(policy.circles, facilities.circles, strict=True):
+        geoms = [polys[(int(i), lim.limit_cost)] for i in lim.sources]
+        reached = grid.elderly_in(geoms) if geoms else np.empty(0)
+        for k, i in enumerate(lim.sources):
+            rows.append({"facility_id": table["facility_id"].iat[i], "type": table["type"].iat[i],
+                         "circle": c.name, "limit": float(c.limit), "unit": c.unit,
+                         "elderly_reached": float(reached[k]), "geometry": geoms[k]})
+    return _frame(rows, network.crs, ["facility_id", "type", "circle", "limit", "unit",
+                                      "elderly_reached"])
+
+
+# --- the whole run ---------------------------------------------------------------------
 def run(
     network: str | Path | StreetNetwork,
     facilities: str | Path | gpd.GeoDataFrame,
@@ -122,17 +500,20 @@ def run(
     walk_speed_m_s: float | None = None,
     progress: bool | None = None,
     title: str | None = None,
+    facility_areas: bool = False,
 ) -> CoverageResult:
     """Compute walking service circles, coverage, unit statistics and gaps.
 
     Parameters
     ----------
     network
-        Street network file (OSM XML, GraphML) or a loaded :class:`StreetNetwork`.
+        Street network file (OSM XML, PBF, GraphML) or a loaded :class:`StreetNetwork`.
     facilities
-        Facility table file or the GeoDataFrame of :func:`eldercare_coverage.facilities.read_facilities`.
+        Facility table file or the GeoDataFrame of
+        :func:`eldercare_coverage.facilities.read_facilities`.
     population
-        Elderly population GeoTIFF / vector grid, or cells of :mod:`eldercare_coverage.population`.
+        Elderly population GeoTIFF / vector grid, or cells of
+        :mod:`eldercare_coverage.population`.
     boundaries
         Units (towns, villages/communities) file or GeoDataFrame; optional.
     policy
@@ -147,6 +528,9 @@ def run(
         Override the settings of the same names.
     title
         Name of the study area for maps and reports.
+    facility_areas
+        Also build each facility's own, overlapping service area per circle
+        (``result.facility_areas``); costly at county scale.
 
     Returns
     -------
@@ -154,242 +538,104 @@ def run(
     """
     t0 = time.perf_counter()
     timing: dict[str, float] = {}
-    policy = (policy or default_policy()).select(circles)
-    max_snap_m = _settings.max_snap_m if max_snap_m is None else float(max_snap_m)
-    speed = _settings.walk_speed_m_s if walk_speed_m_s is None else float(walk_speed_m_s)
-    progress = _settings.progress if progress is None else progress
 
+    def lap(stage: str, since: float) -> float:
+        now = time.perf_counter()
+        timing[stage] = now - since
+        log.info("%s: %.2f s", stage, timing[stage])
+        return now
+
+    policy = (policy or default_policy()).select(circles)
+    opts = RunOptions.resolve(max_snap_m=max_snap_m, walk_speed_m_s=walk_speed_m_s,
+                              progress=progress, facility_areas=facility_areas)
     net, fac, pop, units = _load_inputs(network, facilities, population, boundaries,
                                         facilities_crs, policy)
-    timing["load"] = time.perf_counter() - t0
-    crs = net.crs
-
-    # --- facilities: snap, decide used/excluded --------------------------------------
-    t = time.perf_counter()
-    fac = fac.copy()
-    fac_xy = np.full((len(fac), 2), np.nan)
-    has_geom = fac.geometry.notna().to_numpy() & ~fac.geometry.is_empty.to_numpy()
-    if has_geom.any():
-        proj = fac[has_geom].to_crs(crs)
-        fac_xy[has_geom] = shapely.get_coordinates(proj.geometry.to_numpy())
-    fac_loc = snap_points(net, fac_xy, max_snap_m=max_snap_m)
-    fac["snap_m"] = fac_loc.snap_m
-    _check_coordinate_system(fac, net)
-    far = (fac["status"] == "ok").to_numpy() & ~fac_loc.on_network
-    for i in np.flatnonzero(far):
-        fac.iloc[i, fac.columns.get_loc("status")] = "excluded"
-        fac.iloc[i, fac.columns.get_loc("reason")] = (
-            f"farther than {max_snap_m:g} m from any walkable street "
-            f"(nearest {fac_loc.snap_m[i]:.0f} m)")
-    serving = {c.name: _circle_facilities(policy, c, fac) for c in policy.circles}
-    ring_serving = {r.name: np.flatnonzero(fac["type"].isin(policy.type_codes(r.facility_kinds))
-                                           & (fac["status"] == "ok")) for r in policy.rings}
-    used = np.zeros(len(fac), dtype=bool)
-    for idx in (*serving.values(), *ring_serving.values()):
-        used[idx] = True
-    labels = policy.type_labels()
-    for i in np.flatnonzero((fac["status"] == "ok").to_numpy() & ~used):
-        ty = fac["type"].iat[i]
-        fac.iloc[i, fac.columns.get_loc("status")] = "excluded"
-        fac.iloc[i, fac.columns.get_loc("reason")] = (
-            f"type {ty!r} ({labels.get(ty, '?')}) serves none of the circles of this run "
-            f"({', '.join(c.name for c in policy.circles)})")
-    fac.loc[fac["status"] == "ok", "status"] = "used"
-    timing["facilities"] = time.perf_counter() - t
-
-    # --- population cells: project, snap centroids ----------------------------------
-    t = time.perf_counter()
-    elderly_in = float(pop["elderly"].sum())
-    cells = pop.to_crs(crs).reset_index(drop=True)
-    cell_geom = cells.geometry.to_numpy()
-    cent = shapely.get_coordinates(shapely.centroid(cell_geom))
-    cell_loc = snap_points(net, cent, max_snap_m=max_snap_m)
-    cells["snap_m"] = cell_loc.snap_m
-    elderly = cells["elderly"].to_numpy(dtype=float)
-    _check_population_overlap(elderly, cell_loc.on_network, pop, net, max_snap_m)
-    timing["population"] = time.perf_counter() - t
-
-    # --- distances per circle (one multi-source Dijkstra per facility set) -----------
-    t = time.perf_counter()
-    field_cache: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
-    for c in policy.circles:
-        idx = serving[c.name]
-        key = tuple(idx.tolist())
-        if key not in field_cache:
-            src = fac_loc.take(idx)
-            reach = nearest_source_reach(net, src)
-            d, o = distances_to_locations(net, reach, src, cell_loc)
-            field_cache[key] = (d, np.where(o >= 0, idx[np.clip(o, 0, None)], -1))
-        d, o = field_cache[key]
-        cells[f"{c.name}_dist"] = np.where(np.isfinite(d), c.cost_to_unit(d, walk_speed_m_s=speed),
-                                           np.nan)
-        cells[f"{c.name}_facility"] = np.where(o >= 0, fac["facility_id"].to_numpy()[o], None)
-    for r in policy.rings:
-        idx = ring_serving[r.name]
-        key = tuple(idx.tolist())
-        if key not in field_cache:
-            src = fac_loc.take(idx)
-            reach = nearest_source_reach(net, src)
-            d, o = distances_to_locations(net, reach, src, cell_loc)
-            field_cache[key] = (d, np.where(o >= 0, idx[np.clip(o, 0, None)], -1))
-        d, _ = field_cache[key]
-        band = np.searchsorted(np.asarray(r.breaks), d, side="left")
-        cells[f"{r.name}_band"] = np.asarray(r.band_labels(), dtype=object)[band]
-        cells.loc[~np.isfinite(d), f"{r.name}_band"] = "unreachable"
-    any_d = np.vstack([v[0] for v in field_cache.values()]) if field_cache else np.empty((0, 0))
-    reachable = np.isfinite(any_d).any(axis=0) if len(any_d) else np.zeros(len(cells), bool)
-    cells["status"] = np.where(~cell_loc.on_network, "off network",
-                               np.where(reachable, "ok", "unreachable"))
-    cells["reason"] = np.where(
-        ~cell_loc.on_network,
-        [f"centre {s:.0f} m from the nearest walkable street (limit {max_snap_m:g} m)"
-         for s in np.nan_to_num(cell_loc.snap_m)],
-        np.where(reachable, "", "no facility on the street component it snaps to"))
-    timing["distances"] = time.perf_counter() - t
-
-    # --- service areas --------------------------------------------------------------
-    t = time.perf_counter()
-    limits_of: dict[int, set[float]] = {}
-    for c in policy.circles:
-        for i in serving[c.name]:
-            limits_of.setdefault(int(i), set()).add(c.limit_cost(walk_speed_m_s=speed))
-    for r in policy.rings:
-        for i in ring_serving[r.name]:
-            limits_of.setdefault(int(i), set()).update(float(b) for b in r.breaks)
-    builder = ServiceAreaBuilder(net, max_snap_m=max_snap_m, arc_segments=_settings.arc_segments)
-    order = sorted(limits_of)
-    jobs = [(fac_loc.take(np.array([i])), sorted(limits_of[i])) for i in order]
-    built = run_threaded(builder.polygons, jobs, n_jobs=_settings.n_jobs, progress=progress,
-                         desc="service areas")
-    polys: dict[tuple[int, float], shapely.Geometry] = {}
-    for fi, (_, lims), geoms in zip(order, jobs, built, strict=True):
-        for lim, g in zip(lims, geoms, strict=True):
-            polys[(fi, lim)] = g
-    timing["service_areas"] = time.perf_counter() - t
-
-    # --- coverage per circle (area-weighted overlay) ---------------------------------
-    t = time.perf_counter()
-    # one overlay per distinct (facility set, limit): circles and rings share them
-    overlay_jobs: dict[tuple[tuple[int, ...], float], tuple[tuple[int, ...], float]] = {}
-    for c in policy.circles:
-        key = (tuple(int(i) for i in serving[c.name]), c.limit_cost(walk_speed_m_s=speed))
-        overlay_jobs[key] = key
-    for r in policy.rings:
-        for b in r.breaks:
-            key = (tuple(int(i) for i in ring_serving[r.name]), float(b))
-            overlay_jobs[key] = key
-    wanted_reach = {(tuple(int(i) for i in serving[c.name]), c.limit_cost(walk_speed_m_s=speed))
-                    for c in policy.circles}
-
-    grid = OverlayGrid(cell_geom, elderly, pixel_m=_settings.overlay_pixel_m)
-
-    def overlay(key: tuple[tuple[int, ...], float]) -> tuple[np.ndarray, np.ndarray | None]:
-        idx, lim = key
-        geoms = [polys[(i, lim)] for i in idx]
-        return grid.measure(geoms, people=key in wanted_reach)
-
-    keys = list(overlay_jobs)
-    done = run_threaded(overlay, [(k,) for k in keys], n_jobs=_settings.n_jobs, progress=progress,
-                        desc="overlay", unit="limit")
-    overlays = dict(zip(keys, done, strict=True))
-    sa_rows: list[dict[str, Any]] = []
-    circle_rows: list[dict[str, Any]] = []
-    for c in policy.circles:
-        lim = c.limit_cost(walk_speed_m_s=speed)
-        idx = serving[c.name]
-        geoms = [polys[(int(i), lim)] for i in idx]
-        share, reached_or_none = overlays[(tuple(int(i) for i in idx), lim)]
-        reached = reached_or_none if reached_or_none is not None else np.full(len(idx), np.nan)
-        cells[f"{c.name}_share"] = share
-        cells[f"{c.name}_covered"] = elderly * share
-        for k, i in enumerate(idx):
-            sa_rows.append({"facility_id": fac["facility_id"].iat[i], "type": fac["type"].iat[i],
-                            "circle": c.name, "limit": float(c.limit), "unit": c.unit,
-                            "elderly_reached": float(reached[k]), "geometry": geoms[k]})
-        covered = float((elderly * share).sum())
-        centroid_cov = float(elderly[cells[f"{c.name}_dist"].to_numpy() <= c.limit].sum())
-        rate = covered / elderly_in if elderly_in > 0 else 0.0
-        circle_rows.append({
-            "name": c.name, "label_zh": c.label_zh, "label_en": c.label_en, "mode": c.mode,
-            "limit": float(c.limit), "unit": c.unit, "limit_m": lim,
-            "facility_types": policy.type_codes(c.facility_kinds),
-            "facilities_used": len(idx), "elderly_covered": covered, "coverage_rate": rate,
-            "elderly_covered_centroid": centroid_cov,
-            "coverage_rate_centroid": centroid_cov / elderly_in if elderly_in > 0 else 0.0,
-            "target_rate": c.target_rate,
-            "meets_target": None if c.target_rate is None else bool(rate >= c.target_rate),
-            "source": c.source,
-        })
-    ring_summary = []
-    for r in policy.rings:
-        idx = ring_serving[r.name]
-        prev_cov = np.zeros(len(cells))
-        prev_geoms: list[shapely.Geometry] = [shapely.Polygon()] * len(idx)
-        bands = []
-        for b, label in zip(r.breaks, r.band_labels(), strict=False):
-            geoms = [polys[(int(i), float(b))] for i in idx]
-            cov = elderly * overlays[(tuple(int(i) for i in idx), float(b))][0]
-            bands.append({"band": label, "elderly": float((cov - prev_cov).sum()),
-                          "share": float((cov - prev_cov).sum() / elderly_in) if elderly_in else 0})
-            rings = _differences(geoms, prev_geoms, progress=progress, desc=f"rings {label}")
-            for k, i in enumerate(idx):
-                sa_rows.append({"facility_id": fac["facility_id"].iat[i],
-                                "type": fac["type"].iat[i], "circle": f"{r.name}:{label}",
-                                "limit": float(b), "unit": r.unit, "elderly_reached": np.nan,
-                                "geometry": rings[k]})
-            prev_cov, prev_geoms = cov, geoms
-        beyond = elderly_in - float(prev_cov.sum())
-        bands.append({"band": r.band_labels()[-1], "elderly": beyond,
-                      "share": beyond / elderly_in if elderly_in else 0.0})
-        ring_summary.append({"name": r.name, "unit": r.unit, "breaks": list(r.breaks),
-                             "bands": bands})
-    timing["overlay"] = time.perf_counter() - t
-
-    # --- units ------------------------------------------------------------------------
-    t = time.perf_counter()
-    unit_table, cells = _unit_statistics(cells, units, policy, crs)
-    timing["units"] = time.perf_counter() - t
-
-    # --- gaps ---------------------------------------------------------------------------
-    t = time.perf_counter()
-    gaps = _gap_areas(cells, policy, crs)
-    for row in circle_rows:
+    t = lap("load", t0)
+    placed = place_facilities(net, fac, policy, opts)
+    t = lap("facilities", t)
+    people = place_population(net, pop, opts)
+    t = lap("population", t)
+    fields = measure_fields(net, placed, people)
+    t = lap("distances", t)
+    measures = measure_circles(policy, placed, people, fields, opts)
+    t = lap("coverage", t)
+    drawn = draw_polygons(net, policy, placed, fields, measures, people, opts)
+    t = lap("polygons", t)
+    unit_table, cells = unit_statistics(measures.cells, units, policy, net.crs)
+    t = lap("units", t)
+    gaps = gap_areas(cells, policy, net.crs)
+    for row in measures.circles:
         g = gaps[gaps["circle"] == row["name"]]
         row["gap_areas"] = len(g)
         row["elderly_in_gaps"] = float(g["elderly_unserved"].sum())
-    timing["gaps"] = time.perf_counter() - t
+    t = lap("gaps", t)
 
-    service = gpd.GeoDataFrame(sa_rows, geometry="geometry", crs=crs) if sa_rows else \
-        gpd.GeoDataFrame({"facility_id": [], "type": [], "circle": [], "limit": [], "unit": [],
-                          "elderly_reached": []}, geometry=[], crs=crs)
-    service["area_km2"] = service.geometry.area / 1e6
+    summary = _summary(policy, placed, measures, cells, len(people.pixels.cell_of), net, opts,
+                       title, out_crs)
+    timing["total"] = time.perf_counter() - t0
+    summary["timing_s"] = {k: round(v, 3) for k, v in timing.items()}
 
-    fac_out = fac.copy()
-    fac_out["type_label"] = fac_out["type"].map(labels).fillna("")
-    excluded = fac_out[fac_out["status"] == "excluded"]
-    summary: dict[str, Any] = {
+    def out(g: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        return valid(g.to_crs(out_crs) if g.crs is not None else g.set_crs(out_crs))
+
+    fac_out = placed.table.copy()
+    fac_out["type_label"] = fac_out["type"].map(policy.type_labels()).fillna("")
+    fac_out = fac_out.drop(columns=[c for c in ("lon", "lat") if c in fac_out.columns])
+    inputs = {k: str(v) for k, v in {
+        "network": network if not isinstance(network, StreetNetwork) else net.source,
+        "facilities": (facilities.attrs.get("source", "")
+                       if isinstance(facilities, gpd.GeoDataFrame) else facilities),
+        "population": population if not isinstance(population, gpd.GeoDataFrame) else "",
+        "boundaries": boundaries if not isinstance(boundaries, gpd.GeoDataFrame) else "",
+    }.items()}
+    summary["inputs"] = inputs
+    return CoverageResult(
+        facilities=out(fac_out if fac_out.crs else fac_out.set_crs(fac.crs)),
+        service_areas=out(drawn.service_areas),
+        population=out(cells),
+        gaps=out(gaps),
+        units=out(unit_table),
+        summary=summary,
+        policy=policy,
+        catchments=out(drawn.catchments),
+        rings=out(drawn.rings),
+        facility_areas=None if drawn.facility_areas is None else out(drawn.facility_areas),
+        meta={"title": title or "", "inputs": inputs, "network": net},
+    )
+
+
+def _summary(policy: Policy, placed: PlacedFacilities, measures: CircleMeasures,
+             cells: gpd.GeoDataFrame, n_pixels: int, net: StreetNetwork, opts: RunOptions,
+             title: str | None, out_crs: Any) -> dict[str, Any]:
+    """The dict written to ``summary.json`` (DESIGN.md "Outputs")."""
+    table = placed.table
+    elderly_in = float(cells["elderly"].sum())
+    excluded = table[table["status"] == "excluded"]
+    return {
         "title": title or "",
         "tool": f"eldercare-coverage {__version__}",
         "generated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "crs": str(out_crs),
-        "work_crs": crs.to_string(),
-        "settings": {"walk_speed_m_s": speed, "max_snap_m": max_snap_m,
-                     "gap_max_share": _settings.gap_max_share},
+        "work_crs": net.crs.to_string(),
+        "settings": {"walk_speed_m_s": opts.walk_speed_m_s, "max_snap_m": opts.max_snap_m,
+                     "gap_max_share": _settings.gap_max_share, "pixel_m": opts.pixel_m,
+                     "draw_pixel_m": opts.draw_pixel_m},
         "elderly_total": elderly_in,
-        "circles": circle_rows,
-        "rings": ring_summary,
+        "circles": measures.circles,
+        "rings": measures.rings,
         "facilities": {
-            "total": len(fac_out),
-            "used": int((fac_out["status"] == "used").sum()),
+            "total": len(table),
+            "used": int((table["status"] == "used").sum()),
             "excluded": [{"facility_id": str(r.facility_id), "name": str(r.name),
                           "type": str(r.type), "source_row": int(r.source_row),
                           "reason": str(r.reason)} for r in excluded.itertuples()],
             "by_type": {str(k): int(v) for k, v in
-                        fac_out[fac_out["status"] == "used"]["type"].value_counts().items()},
+                        table[table["status"] == "used"]["type"].value_counts().items()},
         },
-        "capacity": capacity_indicators(fac_out, elderly_in, policy),
+        "capacity": capacity_indicators(table, elderly_in, policy),
         "population": {
             "cells": len(cells),
+            "pixels": n_pixels,
             "elderly_by_status": {str(k): float(v) for k, v in
                                   cells.groupby("status")["elderly"].sum().items()},
             "cells_by_status": {str(k): int(v) for k, v in cells["status"].value_counts().items()},
@@ -398,171 +644,4 @@ def run(
                     "length_km": float(net.edge_length_m.sum() / 1000),
                     "components": int(net.meta.get("components", 0)), "source": net.source},
     }
-    timing["total"] = time.perf_counter() - t0
-    summary["timing_s"] = {k: round(v, 3) for k, v in timing.items()}
 
-    def out(g: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-        return valid(g.to_crs(out_crs) if g.crs is not None else g.set_crs(out_crs))
-
-    fac_out = fac_out.drop(columns=[c for c in ("lon", "lat") if c in fac_out.columns])
-    result = CoverageResult(
-        facilities=out(fac_out.set_crs(fac.crs, allow_override=True) if fac.crs else fac_out),
-        service_areas=out(service),
-        population=out(cells),
-        gaps=out(gaps),
-        units=out(unit_table),
-        summary=summary,
-        policy=policy,
-        meta={"title": title or "", "inputs": {k: str(v) for k, v in {
-            "network": network if not isinstance(network, StreetNetwork) else net.source,
-            "facilities": (facilities.attrs.get("source", "")
-                           if isinstance(facilities, gpd.GeoDataFrame) else facilities),
-            "population": population if not isinstance(population, gpd.GeoDataFrame) else "",
-            "boundaries": boundaries if not isinstance(boundaries, gpd.GeoDataFrame) else ""
-        }.items()}, "network": net},
-    )
-    summary["inputs"] = result.meta["inputs"]
-    return result
-
-
-class PopulationOverlapWarning(UserWarning):
-    """Many elderly people live farther from every street than the access limit."""
-
-
-def _check_population_overlap(elderly: np.ndarray, on_network: np.ndarray, pop: gpd.GeoDataFrame,
-                              net: StreetNetwork, max_snap_m: float) -> None:
-    """Stop when no person is near a street; warn when a large share is not."""
-    total = float(elderly.sum())
-    off = float(elderly[~on_network].sum())
-    if total <= 0:
-        return
-    where = pop.attrs.get("source") or "the population grid"
-    bounds = ", ".join(f"{v:.4f}" for v in gpd.GeoSeries(pop.geometry).total_bounds)
-    net_bounds = ", ".join(f"{v:.4f}" for v in gpd.GeoSeries(
-        [shapely.box(*net.bounds())], crs=net.crs).to_crs(pop.crs).total_bounds)
-    if off >= total:
-        raise InputFileError(
-            f"{where}: no populated cell lies within {max_snap_m:g} m of a walkable street: "
-            f"the grid (bounds {bounds}) does not cover the street network (bounds "
-            f"{net_bounds}). Check that both files are for the same place")
-    if off > 0.2 * total:
-        msg = (f"{where}: {100 * off / total:.0f} % of the elderly live farther than "
-               f"{max_snap_m:g} m from any walkable street (they count as unserved); is the "
-               "network complete for the grid's area?")
-        log.warning(msg)
-        warnings.warn(msg, PopulationOverlapWarning, stacklevel=3)
-
-
-def _check_coordinate_system(fac: gpd.GeoDataFrame, net: StreetNetwork) -> None:
-    """Warn when the facilities fit the streets far better read in another datum."""
-    from .facilities import format_crs_suggestion, suggest_coordinate_system
-
-    if "crs" not in fac.attrs:
-        return  # not from read_facilities: nothing is known of the file's datum
-    to_net = pyproj.Transformer.from_crs("EPSG:4326", net.crs, always_xy=True)
-
-    def nearest_street_m(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-        x, y = to_net.transform(lon, lat)
-        return snap_points(net, np.column_stack([x, y]), max_snap_m=np.inf).snap_m
-
-    suggestion, medians = suggest_coordinate_system(fac, nearest_street_m)
-    if suggestion:
-        msg = format_crs_suggestion(suggestion, medians, given=fac.attrs["crs"])
-        log.warning(msg)
-        warnings.warn(msg, CoordinateSystemWarning, stacklevel=3)
-
-
-def _unit_statistics(
-    cells: gpd.GeoDataFrame, units: gpd.GeoDataFrame | None, policy: Policy, crs: Any
-) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    """Per-unit elderly, covered and rates; cells get their town / village by centroid."""
-    from .analysis import area_weights
-
-    elderly = cells["elderly"].to_numpy(dtype=float)
-    if units is None or len(units) == 0:
-        hull = shapely.convex_hull(shapely.union_all(cells.geometry.to_numpy()))
-        units = gpd.GeoDataFrame({"unit_id": ["all"], "name": ["study area"], "level": ["all"],
-                                  "parent_id": [None], "urban_rural_code": [pd.NA],
-                                  "urban_rural": [None]}, geometry=[hull], crs=crs)
-    units = units.to_crs(crs).reset_index(drop=True)
-    covered_cols = [f"{c.name}_covered" for c in policy.circles]
-    rows = []
-    cent = shapely.centroid(cells.geometry.to_numpy())
-    for level in units["level"].drop_duplicates():
-        lv = units[units["level"] == level]
-        w = area_weights(cells.geometry.to_numpy(), lv.geometry.to_numpy())
-        cell_i, poly_i, wt = w["cell"].to_numpy(), w["polygon"].to_numpy(), w["weight"].to_numpy()
-        # weights of a cell over non-overlapping units sum to <= 1; the rest is outside
-        sums = {"elderly": np.bincount(poly_i, elderly[cell_i] * wt, minlength=len(lv))}
-        for col in covered_cols:
-            sums[col] = np.bincount(poly_i, cells[col].to_numpy()[cell_i] * wt, minlength=len(lv))
-        table = lv.copy()
-        for k, v in sums.items():
-            table[k] = v
-        inside = np.bincount(cell_i, wt, minlength=len(cells))
-        outside_share = np.clip(1.0 - inside, 0.0, 1.0)
-        outside_share[outside_share < 1e-9] = 0.0
-        if (elderly * outside_share).sum() > 0:
-            extra = {"unit_id": f"outside-{level}", "name": OUTSIDE_UNITS, "level": level,
-                     "elderly": float((elderly * outside_share).sum()), "geometry": None}
-            for col in covered_cols:
-                extra[col] = float((cells[col].to_numpy() * outside_share).sum())
-            table = pd.concat([table, gpd.GeoDataFrame([extra], geometry="geometry", crs=crs)],
-                              ignore_index=True)
-        rows.append(table)
-        # name of the unit holding each cell centroid, for the population layer
-        tree = shapely.STRtree(lv.geometry.to_numpy())
-        ci, pi = tree.query(cent, predicate="within")
-        names = np.full(len(cells), None, dtype=object)
-        names[ci] = lv["name"].to_numpy()[pi]
-        cells[str(level)] = names
-    table = gpd.GeoDataFrame(pd.concat(rows, ignore_index=True), geometry="geometry", crs=crs)
-    for c in policy.circles:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rate = table[f"{c.name}_covered"] / table["elderly"]
-        table[f"{c.name}_rate"] = rate.where(table["elderly"] > 0)
-        table[f"{c.name}_meets_target"] = (None if c.target_rate is None
-                                           else table[f"{c.name}_rate"] >= c.target_rate)
-    return table, cells
-
-
-def _gap_areas(cells: gpd.GeoDataFrame, policy: Policy, crs: Any) -> gpd.GeoDataFrame:
-    """Connected groups of cells served below ``settings.gap_max_share``, ranked."""
-    rows = []
-    row = cells["row"].to_numpy() if "row" in cells else np.full(len(cells), -1)
-    col = cells["col"].to_numpy() if "col" in cells else np.full(len(cells), -1)
-    elderly = cells["elderly"].to_numpy(dtype=float)
-    for c in policy.circles:
-        share = cells[f"{c.name}_share"].to_numpy()
-        mask = (share < _settings.gap_max_share) & (elderly > 0)
-        lab = connected_groups(mask, row, col, cells.geometry.to_numpy())
-        if lab.max() == 0:
-            continue
-        pos = np.flatnonzero(lab > 0)
-        labs = lab[pos]
-        df = pd.DataFrame({"lab": labs, "unserved": (elderly * (1 - share))[pos],
-                           "dist": cells[f"{c.name}_dist"].to_numpy()[pos]})
-        agg = df.groupby("lab").agg(elderly_unserved=("unserved", "sum"),
-                                    cells=("unserved", "size"),
-                                    nearest_dist=("dist", "min"))
-        ulab, geoms = union_by_label(cells.geometry.to_numpy()[pos], labs)
-        agg["geometry"] = pd.Series(geoms, index=ulab).reindex(agg.index).to_numpy()
-        for extra in ("town", "village"):
-            if extra in cells:
-                mode = mode_by_label(labs, cells[extra].to_numpy()[pos]).reindex(agg.index)
-                agg[extra] = mode.astype(object).where(mode.notna(), None).to_numpy()
-        agg = agg.sort_values("elderly_unserved", ascending=False).reset_index(drop=True)
-        agg["rank"] = np.arange(1, len(agg) + 1)
-        agg["circle"] = c.name
-        agg["gap_id"] = [f"{c.name}-{k}" for k in agg["rank"]]
-        rows.append(agg)
-    cols = ["gap_id", "circle", "rank", "elderly_unserved", "cells", "area_km2", "town",
-            "village", "nearest_dist"]
-    if not rows:
-        return gpd.GeoDataFrame({k: [] for k in cols}, geometry=[], crs=crs)
-    g = gpd.GeoDataFrame(pd.concat(rows, ignore_index=True), geometry="geometry", crs=crs)
-    g["area_km2"] = g.geometry.area / 1e6
-    for k in ("town", "village"):
-        if k not in g:
-            g[k] = None
-    return g[[*cols, "geometry"]]

@@ -36,6 +36,29 @@ _RASTERIZE_LOCK = threading.Lock()
 _MAX_PIXELS = 400_000_000  # refuse absurd extents (a mis-projected input) before allocating
 
 
+def cell_pixel_labels(cells: np.ndarray, *, pixel_m: float) -> tuple[np.ndarray, float, float]:
+    """The cell holding each pixel centre on a raster of ``pixel_m`` pixels over the cells.
+
+    Returns
+    -------
+    label, x0, y1
+        The cell index of each pixel (-1 for none), shape (rows, columns), and the
+        raster's left and top edges (pixel ``[r, c]`` has its centre at
+        ``(x0 + (c + 0.5) * pixel_m, y1 - (r + 0.5) * pixel_m)``).
+
+    Examples
+    --------
+    >>> import shapely
+    >>> label, x0, y1 = cell_pixel_labels(shapely.box([0, 20], [0, 0], [20, 30], [10, 10]),
+    ...                                   pixel_m=10)
+    >>> label.tolist(), x0, y1
+    ([[0, 0, 1]], 0.0, 10.0)
+    """
+    grid = OverlayGrid.__new__(OverlayGrid)
+    grid._frame(np.asarray(cells, dtype=object), float(pixel_m))
+    return grid.label, float(grid.x0), float(grid.y1)
+
+
 class OverlayGrid:
     """Population cells on a fine raster, for fast area shares of many polygons.
 
@@ -60,10 +83,23 @@ class OverlayGrid:
     """
 
     def __init__(self, cells: np.ndarray, elderly: np.ndarray, *, pixel_m: float = 10.0):
-        self.cells = np.asarray(cells, dtype=object)
+        self._frame(np.asarray(cells, dtype=object), float(pixel_m))
         self.elderly = np.asarray(elderly, dtype=float)
-        self.pixel_m = float(pixel_m)
         n = len(self.cells)
+        ok = ~(shapely.is_missing(self.cells) | shapely.is_empty(self.cells))
+        self.n_pixels = np.bincount(self.label.ravel() + 1, minlength=n + 1)[1:]
+        # cells without a pixel centre are clipped exactly (see the module docstring)
+        self.small = np.flatnonzero(ok & (self.n_pixels == 0))
+        per_pixel = np.where(self.n_pixels > 0, self.elderly / np.maximum(self.n_pixels, 1), 0.0)
+        density = np.take(np.append(per_pixel, 0.0), self.label)  # label -1: the 0 appended
+        # people left of each pixel edge in its row: a run's people in two lookups
+        self.row_cumsum = np.zeros((self.height, self.width + 1))
+        np.cumsum(density, axis=1, out=self.row_cumsum[:, 1:])
+
+    def _frame(self, cells: np.ndarray, pixel_m: float) -> None:
+        """The raster over the cells and the cell of each pixel (:attr:`label`)."""
+        self.cells = cells
+        self.pixel_m = pixel_m
         ok = ~(shapely.is_missing(self.cells) | shapely.is_empty(self.cells))
         if ok.any():
             x0, y0, x1, y1 = shapely.total_bounds(self.cells[ok])
@@ -80,14 +116,6 @@ class OverlayGrid:
                 "(is the population in the right coordinate system?)")
         self.transform = Affine(px, 0.0, self.x0, 0.0, -px, self.y1)
         self.label = self._labels(ok)
-        self.n_pixels = np.bincount(self.label.ravel() + 1, minlength=n + 1)[1:]
-        # cells without a pixel centre are clipped exactly (see the module docstring)
-        self.small = np.flatnonzero(ok & (self.n_pixels == 0))
-        per_pixel = np.where(self.n_pixels > 0, self.elderly / np.maximum(self.n_pixels, 1), 0.0)
-        density = np.take(np.append(per_pixel, 0.0), self.label)  # label -1: the 0 appended
-        # people left of each pixel edge in its row: a run's people in two lookups
-        self.row_cumsum = np.zeros((self.height, self.width + 1))
-        np.cumsum(density, axis=1, out=self.row_cumsum[:, 1:])
 
     def _labels(self, ok: np.ndarray) -> np.ndarray:
         """The cell holding each pixel centre (-1 for none), from the cells' runs.

@@ -8,10 +8,20 @@ All GeoDataFrames are in EPSG:4326 (the output CRS). Column contract
     ``beds``, ``meals_per_day``, ``source_row``, ``status`` (``used``/``excluded``),
     ``reason``, ``snap_m`` (access leg to the street, metres), Point geometry or None.
 ``service_areas``
-    one row per used facility and circle: ``facility_id``, ``type``, ``circle``,
-    ``limit``, ``unit``, ``area_km2``, ``elderly_reached`` (elderly inside this
-    facility's area alone), Polygon/MultiPolygon geometry. Ring bands have
-    ``circle`` = ``<rings name>:<band label>`` (e.g. ``walk_rings:500-1000m``).
+    one row per circle: ``circle``, ``label_zh``, ``label_en``, ``limit``, ``unit``,
+    ``elderly_covered``, ``area_km2``, the dissolved area drawn from the distance field.
+``catchments``
+    one row per facility and circle it serves: ``facility_id``, ``type``, ``circle``,
+    ``limit``, ``unit``, ``elderly_covered`` (the people for whom it is the nearest
+    facility within the limit: a circle's catchments add up to its ``elderly_covered``),
+    ``area_km2``, geometry (empty when it reaches no drawn ground).
+``rings``
+    one row per distance band of a rings set: ``rings``, ``band`` (e.g. ``500-1000m``),
+    ``lower``, ``upper``, ``unit``, ``elderly`` (people whose nearest facility is that
+    far), ``area_km2``, geometry.
+``facility_areas``
+    None unless asked (``run(..., facility_areas=True)``): one row per facility and
+    circle with its own, overlapping area, ``elderly_reached`` (people inside it alone).
 ``population``
     one row per cell: ``cell_id``, ``row``, ``col``, ``elderly``, ``snap_m``,
     ``town``, ``village`` and per circle ``<name>_dist`` (network distance to the
@@ -54,4 +64,7 @@ class CoverageResult:
     units: gpd.GeoDataFrame
     summary: dict[str, Any]
     policy: Policy
+    catchments: gpd.GeoDataFrame | None = None
+    rings: gpd.GeoDataFrame | None = None
+    facility_areas: gpd.GeoDataFrame | None = None
     meta: dict[str, Any] = field(default_factory=dict)

@@ -44,8 +44,13 @@ class Settings:
     walk_exclude_highway
         OSM ``highway`` values that walking can never use.
     overlay_pixel_m
-        Pixel size of the area-weighted overlay (:mod:`eldercare_coverage.raster_overlay`):
-        cells' area shares are counted on pixels of this size, metres.
+        Pixel size of the population cells' pixels, metres (:mod:`eldercare_coverage.field`):
+        a cell's share inside a circle is the share of its pixels whose centre is
+        within the limit.
+    draw_pixel_m
+        Pixel size, metres, of the grid the distance field is drawn on for maps and
+        the GeoPackage (:mod:`eldercare_coverage.drawing`): drawn boundaries are within
+        about a pixel of the true ones. Coverage never depends on it.
     cache_dir
         Folder of the network cache (None: ``$ELDERCARE_CACHE`` or
         ``~/.cache/eldercare-coverage``); see :mod:`eldercare_coverage.network_cache`.
@@ -62,6 +67,7 @@ class Settings:
     progress: bool = False
     n_jobs: int | None = None
     overlay_pixel_m: float = 10.0
+    draw_pixel_m: float = 20.0
     cache_dir: str | None = None
     download_busy_retries: int = 3
     walk_exclude_highway: frozenset[str] = field(

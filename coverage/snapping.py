@@ -356,7 +356,8 @@ class SegmentIndex:
 
 
 def snap_points(
-    network: StreetNetwork, xy: np.ndarray, *, max_snap_m: float, n_jobs: int | None = None
+    network: StreetNetwork, xy: np.ndarray, *, max_snap_m: float, n_jobs: int | None = None,
+    exact_beyond: bool = True,
 ) -> NetworkLocations:
     """Project points onto their nearest edge.
 
@@ -370,6 +371,10 @@ def snap_points(
         Points farther than this from every edge are not snapped (``edge == -1``).
     n_jobs
         Threads (None: ``settings.n_jobs``, every core by default).
+    exact_beyond
+        Measure the distance to the nearest edge of points beyond ``max_snap_m`` too
+        (reported in ``snap_m``). False leaves their ``snap_m`` at ``inf``: the pixels of
+        a distance field only need to know that they are off the network.
 
     Returns
     -------
@@ -412,7 +417,10 @@ def snap_points(
     else:
         e_all, off_all, d_all, proved = index.nearest(pts, n_jobs=jobs, bound_m=bound)
         beyond = np.flatnonzero(~proved & (d_all > max_snap_m))
-    if len(beyond):
+    if len(beyond) and not exact_beyond:
+        # nothing within the bound: off the network, how far is not asked
+        e_all[beyond], d_all[beyond], proved[beyond] = -1, np.inf, True
+    elif len(beyond):
         e_all[beyond], off_all[beyond], d_all[beyond], proved[beyond] = index.nearest(
             pts[beyond], n_jobs=jobs)
     for k in (12, 48):
