@@ -83,7 +83,8 @@ def _timed(step, repeat: int = REPEAT) -> tuple[object, dict[str, float]]:
 
 def prepare(scale: float, out: Path) -> dict[str, str]:
     """Write the county inputs for ``scale`` (once) and warm the network cache."""
-    from eldercare_coverage.demo import DemoSpec, write_demo_inputs
+    sys.path.insert(0, str(ROOT / "scripts"))  # the demo generator lives in scripts/
+    from make_demo_data import DemoSpec, write_demo_inputs
 
     d = out / f"county_x{scale:g}"
     marker = d / "inputs.json"

@@ -82,31 +82,6 @@ def lost_inputs(unions: np.ndarray, geoms: np.ndarray, of: np.ndarray) -> np.nda
     return bad
 
 
-def robust_difference(a: np.ndarray, b: np.ndarray, *, grid_size: float = 1e-3) -> np.ndarray:
-    """``a[k] - b[k]`` for every k, even where GEOS cannot overlay a pair as given.
-
-    GEOS throws a TopologyException for the whole array when one pair is invalid (a
-    bow-tie, a hole outside its shell). Such a pair is repaired (``make_valid``) and
-    subtracted again; if that still throws, it is subtracted snapped to ``grid_size``
-    (metres in a projected CRS). Every other pair keeps its exact difference.
-    """
-    try:
-        return shapely.difference(a, b)
-    except shapely.errors.GEOSException:
-        pass
-    out = np.empty(len(a), dtype=object)
-    for k, (x, y) in enumerate(zip(a, b, strict=True)):
-        try:
-            out[k] = shapely.difference(x, y)
-        except shapely.errors.GEOSException:
-            x, y = shapely.make_valid(x), shapely.make_valid(y)
-            try:
-                out[k] = shapely.difference(x, y)
-            except shapely.errors.GEOSException:
-                out[k] = shapely.difference(x, y, grid_size=grid_size)
-    return out
-
-
 def valid(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """``gdf`` with its invalid polygons repaired (``make_valid``, polygon parts kept).
 

@@ -1,10 +1,14 @@
-"""The committed demo inputs: regenerated identically, small, and as realistic as promised
-(a river walking crosses only on bridges, roads walking cannot use, WorldPop-format grid,
+"""The committed demo inputs: regenerated identically, shipped once (the package data and
+the readable copy in data/ hold the same content), small, and as realistic as promised (a
+river walking crosses only on bridges, roads walking cannot use, WorldPop-format grid,
 Chinese facility table, official-format urban-rural codes)."""
 
 from __future__ import annotations
 
+import ast
 import csv
+import glob
+import gzip
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -16,26 +20,26 @@ import pytest
 import rasterio
 import shapely
 
-from eldercare_coverage.demo import DEMO_ELDERLY_TOTAL, DemoSpec, build_demo_county
+import eldercare_coverage as ec
+from eldercare_coverage.demo import DEMO_FILES, DemoInputs
 from eldercare_coverage.network import graph_from_file
 from eldercare_coverage.policy import default_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
+PACKAGE_DATA = ROOT / "coverage" / "data" / "demo"
 FILES = ("network/demo_county.osm", "facilities/demo_facilities.csv",
          "population/demo_elderly_60plus.tif", "boundaries/demo_units.geojson")
+TEXT_FIELDS = ("network", "facilities", "boundaries")
 
 
 @pytest.fixture(scope="module")
-def regenerated(tmp_path_factory):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("make_demo_data",
-                                                  ROOT / "scripts" / "make_demo_data.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def regenerated(tmp_path_factory, demo_generator):
+    """The script's output: the readable files under ``data/``, the package data under
+    ``package/``."""
     out = tmp_path_factory.mktemp("regen")
-    assert module.main(["--out", str(out)]) == 0
+    assert demo_generator.main(["--out", str(out / "data"),
+                                "--package-out", str(out / "package")]) == 0
     return out
 
 
@@ -44,20 +48,83 @@ def osm():
     return ET.parse(DATA / "network" / "demo_county.osm").getroot()
 
 
+def _text(path: Path) -> str:
+    data = path.read_bytes()
+    return (gzip.decompress(data) if path.name.endswith(".gz") else data).decode("utf-8")
+
+
+def _assert_same_raster(path_a: Path, path_b: Path) -> None:
+    """Same grid, CRS, nodata, tags and pixels (bytes may differ between GDAL builds)."""
+    with rasterio.open(path_a) as a, rasterio.open(path_b) as b:
+        assert a.profile == b.profile
+        assert (a.crs, a.transform, a.nodata) == (b.crs, b.transform, b.nodata)
+        assert a.tags() == b.tags()
+        np.testing.assert_array_equal(a.read(), b.read())
+
+
+def _assert_same_content(field: str, path_a: Path, path_b: Path) -> None:
+    """The same OSM XML, CSV and GeoJSON text once decompressed (so the same elements,
+    rows and features); the same GeoTIFF grid and pixels."""
+    if field == "population":
+        _assert_same_raster(path_a, path_b)
+    else:
+        assert _text(path_a) == _text(path_b), field
+
+
 def test_regenerating_gives_the_committed_files(regenerated):
     for sub in FILES[:2] + FILES[3:]:
-        assert (regenerated / sub).read_bytes() == (DATA / sub).read_bytes(), sub
-    # the GeoTIFF: same grid and pixels (bytes may differ between GDAL builds)
-    with rasterio.open(regenerated / FILES[2]) as a, rasterio.open(DATA / FILES[2]) as b:
-        assert a.profile == b.profile
-        np.testing.assert_array_equal(a.read(), b.read())
+        assert (regenerated / "data" / sub).read_bytes() == (DATA / sub).read_bytes(), sub
+    _assert_same_raster(regenerated / "data" / FILES[2], DATA / FILES[2])
+    # the package data: the same content (gzip and GDAL bytes may differ between builds)
+    for field, (name, _) in DEMO_FILES.items():
+        _assert_same_content(field, regenerated / "package" / name, PACKAGE_DATA / name)
+
+
+def test_package_data_and_the_readable_copy_are_one_source():
+    """data/ is the readable copy of the package's coverage/data/demo/, nothing else."""
+    assert sorted(p.name for p in PACKAGE_DATA.iterdir()) == sorted(
+        name for name, _ in DEMO_FILES.values())
+    for field, (name, copy) in DEMO_FILES.items():
+        _assert_same_content(field, PACKAGE_DATA / name, DATA / copy)
+
+
+def test_write_demo_inputs_copies_the_shipped_files(tmp_path):
+    inputs = ec.write_demo_inputs(tmp_path / "inputs")
+    assert isinstance(inputs, DemoInputs)
+    for field, (_, copy) in DEMO_FILES.items():
+        path = getattr(inputs, field)
+        assert path == tmp_path / "inputs" / copy
+        if field in TEXT_FIELDS:
+            assert path.read_bytes() == (DATA / copy).read_bytes(), field
+    _assert_same_raster(inputs.population, DATA / FILES[2])
+
+
+def test_package_data_is_in_the_wheel():
+    """Every shipped file matches a package-data pattern of pyproject.toml."""
+    # (read without tomllib, which Python 3.10 lacks: the list is one line)
+    section = (ROOT / "pyproject.toml").read_text(encoding="utf-8").split(
+        "[tool.setuptools.package-data]", 1)[1]
+    line = next(x for x in section.splitlines() if x.startswith("eldercare_coverage"))
+    patterns = ast.literal_eval(line.split("=", 1)[1].strip())
+    packaged = {f for p in patterns for f in glob.glob(p, root_dir=ROOT / "coverage")}
+    for path in PACKAGE_DATA.iterdir():
+        assert path.relative_to(ROOT / "coverage").as_posix() in packaged, path.name
+
+
+def test_network_reader_reads_the_shipped_osm_gz():
+    gz = graph_from_file(PACKAGE_DATA / DEMO_FILES["network"][0])
+    plain = graph_from_file(DATA / FILES[0])
+    assert (gz.number_of_nodes(), gz.number_of_edges()) == (
+        plain.number_of_nodes(), plain.number_of_edges())
+    assert set(gz.nodes) == set(plain.nodes)
 
 
 def test_committed_inputs_are_small():
     assert sum((DATA / f).stat().st_size for f in FILES) < 3_000_000
+    assert sum(p.stat().st_size for p in PACKAGE_DATA.iterdir()) < 300_000
 
 
-def test_raster_is_worldpop_format_with_the_documented_total():
+def test_raster_is_worldpop_format_with_the_documented_total(demo_generator):
     with rasterio.open(DATA / FILES[2]) as src:
         assert src.crs.to_epsg() == 4326
         assert src.res == pytest.approx((1 / 1200, 1 / 1200), rel=1e-12)
@@ -66,8 +133,9 @@ def test_raster_is_worldpop_format_with_the_documented_total():
         west, south, east, north = src.bounds
     people = a[a != -99999]
     assert (people >= 0).all()
-    assert float(people.sum(dtype=np.float64)) == DEMO_ELDERLY_TOTAL == 47836
-    assert 40_000 <= DEMO_ELDERLY_TOTAL <= 60_000
+    total = demo_generator.DEMO_ELDERLY_TOTAL
+    assert float(people.sum(dtype=np.float64)) == total == 47836
+    assert 40_000 <= total <= 60_000
     assert (a == -99999).any()  # sea/outside-county cells carry nodata, as WorldPop's do
     assert west < 121.37 < east and south < 28.37 < north
 
@@ -115,8 +183,8 @@ def test_walking_network_leaves_out_what_walkers_cannot_use(osm):
     assert nx.number_weakly_connected_components(G) == 2
 
 
-def test_river_makes_network_distance_longer_than_straight_line():
-    county = build_demo_county()
+def test_river_makes_network_distance_longer_than_straight_line(demo_generator):
+    county = demo_generator.build_demo_county()
     G = graph_from_file(DATA / FILES[0]).to_undirected()
     to_utm = pyproj.Transformer.from_crs(4326, 32651, always_xy=True)
     ids = np.array(list(G.nodes))
@@ -139,7 +207,7 @@ def test_river_makes_network_distance_longer_than_straight_line():
     assert np.median(ratios) > 2.0  # across the river, the bridge detour dominates
 
 
-def test_facility_table_is_a_chinese_office_export():
+def test_facility_table_is_a_chinese_office_export(demo_generator):
     with open(DATA / FILES[1], encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["id", "name", "type", "lon", "lat", "beds", "meals_per_day"]
@@ -148,7 +216,7 @@ def test_facility_table_is_a_chinese_office_export():
     assert all(any("\u4e00" <= ch <= "\u9fff" for ch in r["name"]) for r in rows)
     assert sum(1 for r in rows if not r["lon"] and not r["lat"]) == 1  # one planned facility
     beds = [int(r["beds"]) for r in rows if r["type"] == "nursing_home"]
-    assert len(beds) == 5 and sum(beds) == DemoSpec.demo().nursing_beds
+    assert len(beds) == 5 and sum(beds) == demo_generator.DemoSpec.demo().nursing_beds
 
 
 def test_boundaries_have_levels_parents_and_urban_rural_codes():
@@ -166,8 +234,8 @@ def test_boundaries_have_levels_parents_and_urban_rural_codes():
         assert parts.union_all().symmetric_difference(town.geometry).area < 1.0
 
 
-def test_wenling_preset_has_wenling_figures():
-    w = DemoSpec.wenling()
+def test_wenling_preset_has_wenling_figures(demo_generator):
+    w = demo_generator.DemoSpec.wenling()
     assert (w.elderly_total, w.area_km2) == (276870, 926)
     assert (w.town_centers, w.community_centers, w.nursing_homes, w.nursing_beds) == \
         (24, 585, 48, 9512)

@@ -8,54 +8,6 @@ import pandas as pd
 import pytest
 import shapely
 
-from eldercare_coverage._geometry import robust_difference
-from eldercare_coverage.pipeline import _differences
-
-
-def _bow_tie() -> shapely.Polygon:
-    # two triangles of 25 m2 each meeting at (5, 5): invalid, GEOS throws on overlay
-    return shapely.Polygon([(0, 0), (10, 10), (10, 0), (0, 10)])
-
-
-def test_a_bow_tie_is_repaired_and_the_valid_pairs_stay_exact():
-    a = np.array([shapely.box(0, 0, 10, 10), _bow_tie(), shapely.box(0, 0, 4, 4)], dtype=object)
-    b = np.array([shapely.box(5, 0, 10, 10), shapely.box(5, 5, 15, 15), shapely.box(1, 1, 2, 2)],
-                 dtype=object)
-    with pytest.raises(shapely.errors.GEOSException):
-        shapely.difference(a, b)  # the case this helper exists for
-    out = robust_difference(a, b)
-    assert out[0].equals(shapely.box(0, 0, 5, 10))
-    # the right triangle loses its upper half (12.5 m2) to the box; the left one nothing
-    assert out[1].area == pytest.approx(50 - 12.5)
-    assert out[1].is_valid
-    assert out[2].area == pytest.approx(16 - 1)
-    assert shapely.get_num_interior_rings(out[2]) == 1
-
-
-def test_pairs_that_fail_even_repaired_are_subtracted_on_the_grid(monkeypatch):
-    exact = shapely.difference
-    stubborn = shapely.box(0, 0, 10, 10)
-
-    def difference(x, y, grid_size=None, **kw):
-        if grid_size is None and np.any(np.asarray(x, dtype=object) == stubborn):
-            raise shapely.errors.GEOSException("TopologyException: as GEOS might")
-        return exact(x, y, grid_size=grid_size, **kw)
-
-    monkeypatch.setattr(shapely, "difference", difference)
-    a = np.array([stubborn, shapely.box(0, 0, 2, 2)], dtype=object)
-    b = np.array([shapely.box(0.00001, 0, 10, 10), shapely.box(1, 0, 2, 2)], dtype=object)
-    out = robust_difference(a, b, grid_size=1e-3)
-    # on a 1 mm grid the 0.01 mm sliver is gone; the other pair stays exact
-    assert out[0].is_empty
-    assert out[1].equals(shapely.box(0, 0, 1, 2))
-
-
-def test_ring_bands_of_the_pipeline_use_it():
-    rings = _differences([_bow_tie(), shapely.box(0, 0, 3, 3)],
-                         [shapely.box(5, 5, 15, 15), shapely.box(0, 0, 1, 3)],
-                         progress=False, desc="rings")
-    assert [round(g.area, 6) for g in rings] == [37.5, 6.0]
-
 
 def test_gap_groups_union_and_mode_equal_per_group_pandas_and_geos():
     # random 8-connected groups on a 100 m grid: each group's union must be what
