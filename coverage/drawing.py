@@ -11,6 +11,11 @@ street, not only where people live:
   facility it is. Catchments partition the service area;
 * the **distance bands** of a rings set (0-500, 500-1000, 1000-1500 m).
 
+Where people live the field is already known on finer pixels (the population pixels,
+``settings.overlay_pixel_m``, 10 m): when the drawing pixel is a whole multiple of them
+the raster is drawn at the fine size, the coarse pixels repeated and the population
+pixels written over them, so the areas are sharpest where the people are.
+
 Pixels are turned into polygons by GDAL's polygonize (:func:`rasterio.features.shapes`),
 then the staircase of pixel edges is simplified by half a pixel (catchments together,
 as a coverage, so neighbours keep sharing their edges). A drawn boundary is within
@@ -26,7 +31,7 @@ nor searched.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -50,15 +55,20 @@ class DrawGrid:
     Attributes
     ----------
     transform
-        Affine transform of the raster (north up, metres of the work CRS).
+        Affine transform of the coarse raster (north up, metres of the work CRS).
     shape
-        (rows, columns) of the raster.
+        (rows, columns) of the coarse raster.
     index
-        Flat raster index of each evaluated pixel, shape (P,).
+        Flat coarse-raster index of each evaluated pixel, shape (P,).
     locations
         Each evaluated pixel centre on its nearest street.
     pixel_m
-        Pixel size, metres.
+        Coarse pixel size, metres.
+    fine
+        How many fine pixels a coarse pixel spans along a side (1: no fine pixels).
+    fine_index, fine_of
+        Flat fine-raster index of the population pixels that lie in the raster, and
+        their position among the population pixels.
     """
 
     transform: Affine
@@ -66,19 +76,50 @@ class DrawGrid:
     index: np.ndarray
     locations: NetworkLocations
     pixel_m: float
+    fine: int = 1
+    fine_index: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    fine_of: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
 
-    def raster(self, values: np.ndarray) -> np.ndarray:
-        """``values`` of the evaluated pixels as a raster, 0 elsewhere (int32)."""
+    @property
+    def fine_transform(self) -> Affine:
+        """Affine transform of the fine raster."""
+        return self.transform * Affine.scale(1 / self.fine)
+
+    def raster(self, values: np.ndarray, fine_values: np.ndarray | None = None) -> np.ndarray:
+        """``values`` of the evaluated pixels as a raster (0 elsewhere, int32), at the fine
+        size with ``fine_values`` (one per population pixel) written over them."""
         out = np.zeros(self.shape[0] * self.shape[1], dtype=np.int32)
         out[self.index] = values
-        return out.reshape(self.shape)
+        out = out.reshape(self.shape)
+        if self.fine == 1 or fine_values is None:
+            return out
+        out = np.repeat(np.repeat(out, self.fine, axis=0), self.fine, axis=1)
+        out.ravel()[self.fine_index] = np.asarray(fine_values)[self.fine_of]
+        return out
 
-    def centres(self, which: np.ndarray | None = None) -> np.ndarray:
-        """Centres (x, y) of the evaluated pixels (or those at positions ``which``)."""
-        index = self.index if which is None else self.index[which]
-        row, col = np.divmod(index, self.shape[1])
+    def centres(self) -> np.ndarray:
+        """Centres (x, y) of the evaluated coarse pixels."""
+        row, col = np.divmod(self.index, self.shape[1])
         x0, y1, px = self.transform.c, self.transform.f, self.pixel_m
         return np.column_stack([x0 + (col + 0.5) * px, y1 - (row + 0.5) * px])
+
+    def with_fine_pixels(self, xy: np.ndarray, pixel_m: float) -> DrawGrid:
+        """This grid with the pixels centred at ``xy`` (of size ``pixel_m``) as its fine
+        pixels, when ``pixel_m`` divides the coarse pixel and the pixels align."""
+        ratio = self.pixel_m / pixel_m
+        fine = int(round(ratio))
+        if fine < 2 or abs(ratio - fine) > 1e-9 or len(xy) == 0:
+            return self
+        x0, y1 = self.transform.c, self.transform.f
+        col = (xy[:, 0] - x0) / pixel_m - 0.5
+        row = (y1 - xy[:, 1]) / pixel_m - 0.5
+        on_lattice = (np.abs(col - np.round(col)) < 1e-6) & (np.abs(row - np.round(row)) < 1e-6)
+        col, row = np.round(col).astype(np.int64), np.round(row).astype(np.int64)
+        height, width = self.shape[0] * fine, self.shape[1] * fine
+        inside = on_lattice & (col >= 0) & (col < width) & (row >= 0) & (row < height)
+        which = np.flatnonzero(inside)
+        return DrawGrid(self.transform, self.shape, self.index, self.locations, self.pixel_m,
+                        fine, row[which] * width + col[which], which)
 
 
 def draw_grid(
@@ -139,7 +180,8 @@ def draw_grid(
     return DrawGrid(transform, (height, width), index[on], located.take(on), pixel_m)
 
 
-def polygons_by_value(grid: DrawGrid, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def polygons_by_value(grid: DrawGrid, values: np.ndarray, fine_values: np.ndarray | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
     """The pixels of each positive value as one (Multi)Polygon each.
 
     Parameters
@@ -148,6 +190,9 @@ def polygons_by_value(grid: DrawGrid, values: np.ndarray) -> tuple[np.ndarray, n
         The drawing grid.
     values
         An int per evaluated pixel; 0 is drawn as nothing.
+    fine_values
+        An int per population pixel, drawn over the coarse pixels (see
+        :meth:`DrawGrid.raster`).
 
     Returns
     -------
@@ -165,9 +210,10 @@ def polygons_by_value(grid: DrawGrid, values: np.ndarray) -> tuple[np.ndarray, n
     >>> vals.tolist(), [g.area for g in geoms], geoms[1].geom_type
     ([1, 2], [200.0, 200.0], 'MultiPolygon')
     """
-    raster = grid.raster(values)
+    raster = grid.raster(values, fine_values)
+    transform = grid.transform if raster.shape == grid.shape else grid.fine_transform
     found = [(shapely.geometry.shape(geom), int(value)) for geom, value in
-             features.shapes(raster, mask=raster > 0, transform=grid.transform, connectivity=4)]
+             features.shapes(raster, mask=raster > 0, transform=transform, connectivity=4)]
     if not found:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=object)
     parts = np.array([g for g, _ in found], dtype=object)
@@ -196,7 +242,7 @@ def simplified_coverage(geoms: np.ndarray, tolerance_m: float) -> np.ndarray:
 
 def drawn_areas(
     grid: DrawGrid, cost: np.ndarray, source: np.ndarray, limit_cost: float,
-    *, n_facilities: int,
+    *, fine_cost: np.ndarray | None = None, fine_source: np.ndarray | None = None,
 ) -> tuple[shapely.Geometry, pd.DataFrame]:
     """A circle's service area and its facilities' catchments on the drawing grid.
 
@@ -209,8 +255,8 @@ def drawn_areas(
         the facility table (see :meth:`~eldercare_coverage.field.FacilityReach.at`).
     limit_cost
         The circle's limit in engine cost.
-    n_facilities
-        Rows of the facility table.
+    fine_cost, fine_source
+        The same at the population pixels (drawn over the coarse pixels), or None.
 
     Returns
     -------
@@ -218,24 +264,32 @@ def drawn_areas(
         The dissolved service area, and a table with ``facility`` (row in the facility
         table) and ``geometry`` (its catchment) for every facility that has one.
     """
-    within = cost <= limit_cost
-    label = np.where(within, source + 1, 0)
-    rows, geoms = polygons_by_value(grid, label)
-    geoms = simplified_coverage(geoms, grid.pixel_m / 2)
-    _, whole = polygons_by_value(grid, within.astype(np.int32))
-    area = shapely.simplify(whole[0], grid.pixel_m / 2) if len(whole) else shapely.Polygon()
-    table = pd.DataFrame({"facility": rows - 1, "geometry": geoms})
-    if n_facilities and len(table) and table["facility"].max() >= n_facilities:
-        raise ValueError("a catchment names a facility row beyond the table")
-    return area, table
+    tolerance = grid.pixel_m / grid.fine / 2
+
+    def label(c: np.ndarray | None, s: np.ndarray | None) -> np.ndarray | None:
+        return None if c is None or s is None else np.where(c <= limit_cost, s + 1, 0)
+
+    rows, geoms = polygons_by_value(grid, label(cost, source), label(fine_cost, fine_source))
+    geoms = simplified_coverage(geoms, tolerance)
+    fine_inside = None if fine_cost is None else (fine_cost <= limit_cost).astype(np.int32)
+    _, whole = polygons_by_value(grid, (cost <= limit_cost).astype(np.int32), fine_inside)
+    area = shapely.simplify(whole[0], tolerance) if len(whole) else shapely.Polygon()
+    return area, pd.DataFrame({"facility": rows - 1, "geometry": geoms})
 
 
-def drawn_bands(grid: DrawGrid, cost: np.ndarray, breaks: np.ndarray) -> list[shapely.Geometry]:
+def drawn_bands(grid: DrawGrid, cost: np.ndarray, breaks: np.ndarray,
+                fine_cost: np.ndarray | None = None) -> list[shapely.Geometry]:
     """The ground in each distance band ``[0, b0]``, ``(b0, b1]``, ... up to the last break."""
-    band = np.searchsorted(np.asarray(breaks, dtype=float), cost, side="left") + 1
-    band[band > len(breaks)] = 0
-    vals, geoms = polygons_by_value(grid, band)
-    geoms = simplified_coverage(geoms, grid.pixel_m / 2)
+    breaks = np.asarray(breaks, dtype=float)
+
+    def band(c: np.ndarray | None) -> np.ndarray | None:
+        if c is None:
+            return None
+        b = np.searchsorted(breaks, c, side="left") + 1
+        return np.where(b > len(breaks), 0, b)
+
+    vals, geoms = polygons_by_value(grid, band(cost), band(fine_cost))
+    geoms = simplified_coverage(geoms, grid.pixel_m / grid.fine / 2)
     out = [shapely.Polygon()] * len(breaks)
     for v, g in zip(vals, geoms, strict=True):
         out[v - 1] = g

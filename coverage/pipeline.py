@@ -393,6 +393,8 @@ def draw_polygons(
         c.sources for c in facilities.circles] + [rows for _, rows in facilities.rings]))
     grid = draw_grid(network, facilities.xy[serving], reach_m=max(limits, default=0.0),
                      pixel_m=opts.draw_pixel_m, max_snap_m=opts.max_snap_m)
+    # where people live the field is known at the population pixels: draw them finer
+    grid = grid.with_fine_pixels(population.pixels.xy, population.pixels.pixel_m)
     at_grid: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
 
     def field_on_grid(sources: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -404,7 +406,9 @@ def draw_polygons(
     sa_rows, ca_rows, ring_rows = [], [], []
     for c, lim, summ in zip(policy.circles, facilities.circles, measures.circles, strict=True):
         cost, source = field_on_grid(lim.sources)
-        area, catch = drawn_areas(grid, cost, source, lim.limit_cost, n_facilities=len(table))
+        _, fld = fields.of(lim.sources)
+        area, catch = drawn_areas(grid, cost, source, lim.limit_cost,
+                                  fine_cost=fld.pixel_cost, fine_source=fld.pixel_source)
         sa_rows.append({"circle": c.name, "label_zh": c.label_zh, "label_en": c.label_en,
                         "limit": float(c.limit), "unit": c.unit,
                         "elderly_covered": summ["elderly_covered"], "geometry": area})
@@ -420,7 +424,8 @@ def draw_polygons(
                             "geometry": drawn.get(int(i), shapely.Polygon())})
     for (r, sources), summ in zip(facilities.rings, measures.rings, strict=True):
         cost, _ = field_on_grid(sources)
-        bands = drawn_bands(grid, cost, np.asarray(r.breaks, dtype=float))
+        bands = drawn_bands(grid, cost, np.asarray(r.breaks, dtype=float),
+                            fields.of(sources)[1].pixel_cost)
         lower = [0.0, *r.breaks[:-1]]
         for k, geom in enumerate(bands):
             ring_rows.append({"rings": r.name, "band": summ["bands"][k]["band"],

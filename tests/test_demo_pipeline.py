@@ -54,9 +54,15 @@ def layers(demo_out):
 
 
 def test_demo_inputs_are_the_committed_files(demo_out):
+    """The demo command copies out the package's shipped files: the readable copy in data/
+    (tests/test_demo_data.py holds the two identical in content)."""
     for sub in ("network/demo_county.osm", "facilities/demo_facilities.csv",
                 "boundaries/demo_units.geojson"):
         assert (demo_out / "inputs" / sub).read_bytes() == (DATA / sub).read_bytes(), sub
+    with rasterio.open(demo_out / "inputs" / POPULATION.relative_to(DATA)) as got, \
+            rasterio.open(POPULATION) as want:
+        assert (got.crs, got.transform, got.nodata) == (want.crs, want.transform, want.nodata)
+        np.testing.assert_array_equal(got.read(), want.read())
 
 
 def test_output_contract_holds(demo_out):
@@ -104,11 +110,15 @@ def test_every_facility_is_accounted_for(demo_out, layers):
     planned = table[table["lon"].isna()]
     assert len(planned) >= 1
     assert set(planned["id"]) <= set(excluded["facility_id"])
-    # one service area per used care facility and circle
-    sa = layers["service_areas"]
+    # one dissolved service area per circle, one catchment per used care facility and
+    # circle, and a circle's catchments hold its covered elderly
+    sa, ca = layers["service_areas"], layers["catchments"]
     used_care = fac[(fac["status"] == "used") & fac["type"].isin(CARE)]
-    for circle in ("walk_1500m", "walk_15min", "walk_20min", "home_500m"):
-        assert sorted(sa[sa["circle"] == circle]["facility_id"]) == sorted(used_care["facility_id"])
+    for c in summary["circles"]:
+        assert (sa["circle"] == c["name"]).sum() == 1
+        mine = ca[ca["circle"] == c["name"]]
+        assert sorted(mine["facility_id"]) == sorted(used_care["facility_id"])
+        assert mine["elderly_covered"].sum() == pytest.approx(c["elderly_covered"], rel=1e-9)
 
 
 def _care_locations(network, layers):
@@ -200,11 +210,13 @@ def test_whole_regions_shortcut_equals_building_every_piece(network, layers):
 
 def test_area_weighted_coverage_equals_subsampled_pointwise_rule(network, layers):
     """Each cell's covered share is its area share within the limit: check it against the
-    point-wise rule on a 5 x 5 lattice of points per cell (an independent estimate)."""
+    point-wise rule on a 13 x 13 lattice of points per cell (an independent estimate, its
+    points off the 10 m pixel centres the field counts)."""
     pop = layers["population"].to_crs(network.crs)
     pop = pop[pop["elderly"] > 0]
     b = shapely.bounds(pop.geometry.to_numpy())
-    f = (np.arange(5) + 0.5) / 5
+    n = 13
+    f = (np.arange(n) + 0.5) / n
     fx, fy = np.meshgrid(f, f)
     pts = np.column_stack([(b[:, [0]] + (b[:, [2]] - b[:, [0]]) * fx.ravel()).ravel(),
                            (b[:, [1]] + (b[:, [3]] - b[:, [1]]) * fy.ravel()).ravel()])
@@ -212,33 +224,49 @@ def test_area_weighted_coverage_equals_subsampled_pointwise_rule(network, layers
     d, _ = nearest_distances(network, src, snap_points(network, pts, max_snap_m=500.0))
     elderly = pop["elderly"].to_numpy()
     for circle, limit in (("walk_1500m", 1500.0), ("home_500m", 500.0), ("walk_15min", 810.0)):
-        lattice = (d <= limit).reshape(len(pop), 25).mean(axis=1)
+        lattice = (d <= limit).reshape(len(pop), n * n).mean(axis=1)
         want = float((elderly * lattice).sum() / elderly.sum())
         got = float((elderly * pop[f"{circle}_share"]).sum() / elderly.sum())
-        assert got == pytest.approx(want, abs=0.005), circle
+        assert got == pytest.approx(want, abs=5e-4), circle  # 0.05 point
+        assert np.abs(pop[f"{circle}_share"].to_numpy() - lattice).mean() < 0.01, circle
 
 
-def test_pixel_overlay_equals_exact_polygon_clipping(network, layers):
-    """The overlay counts 10 m pixels; clipping each cell exactly against the union of the
-    service-area layer (GEOS) must give the same rates and nearly the same cell shares."""
-    from eldercare_coverage.analysis import covered_share, elderly_in_regions
+def test_field_coverage_equals_exact_clipping_of_the_facility_areas(network, layers):
+    """The field counts 10 m pixels within the limit; the independent check builds each
+    care facility's own service-area polygon from its streets (ServiceAreaBuilder), unites
+    them and clips every cell exactly against the union (GEOS): nearly the same rates and
+    cell shares. Measured on the demo: walk_1500m 77.005 % both ways; home_500m 43.017 %
+    from the field, 43.167 % from the polygons, where the point-wise rule on a 20 x 20
+    lattice per cell says 43.048 %: the polygons, not the field, are 0.12 point off (the
+    test above holds the field to the lattice within 0.05 point)."""
+    from eldercare_coverage.analysis import covered_share
 
     pop = layers["population"].to_crs(network.crs)
     cells = pop.geometry.to_numpy()
     elderly = pop["elderly"].to_numpy()
-    sa = layers["service_areas"].to_crs(network.crs)
-    for circle in ("walk_1500m", "home_500m"):
-        polys = sa[sa["circle"] == circle]
-        geoms = shapely.make_valid(polys.geometry.to_numpy())  # after the WGS-84 round trip
-        exact = covered_share(cells, shapely.union_all(geoms))
+    builder = ServiceAreaBuilder(network, max_snap_m=500.0)
+    loc = snap_points(network, _care_locations(network, layers), max_snap_m=500.0)
+    limits = {"walk_1500m": 1500.0, "home_500m": 500.0}
+    polys = [builder.polygons(loc.take(np.array([i])), list(limits.values()))
+             for i in range(len(loc))]
+    for k, circle in enumerate(limits):
+        exact = covered_share(cells, shapely.union_all([p[k] for p in polys]))
         got = pop[f"{circle}_share"].to_numpy()
         assert (elderly * got).sum() / elderly.sum() == pytest.approx(
-            (elderly * exact).sum() / elderly.sum(), abs=5e-4), circle
+            (elderly * exact).sum() / elderly.sum(), abs=2e-3), circle
         assert np.abs(got - exact).mean() < 0.01, circle
-        assert np.abs(got - exact).max() < 0.2, circle
-        reached = elderly_in_regions(cells, elderly, geoms)
-        np.testing.assert_allclose(polys["elderly_reached"].to_numpy(), reached,
-                                   rtol=0.03, atol=1.0)
+        # where a cell's share differs much (18 of 8,430 cells for home_500m), the point-wise
+        # rule on a 30 x 30 lattice in the cell sides with the field: the polygons are off
+        far = np.flatnonzero(np.abs(got - exact) > 0.2)
+        assert len(far) <= 0.005 * len(cells), circle
+        for i in far:
+            x0, y0, x1, y1 = cells[i].bounds
+            lattice = np.stack(np.meshgrid(np.linspace(x0, x1, 32)[1:-1],
+                                           np.linspace(y0, y1, 32)[1:-1]), -1).reshape(-1, 2)
+            lattice = lattice[shapely.contains_xy(cells[i], lattice[:, 0], lattice[:, 1])]
+            d, _ = nearest_distances(network, loc, snap_points(network, lattice, max_snap_m=500.0))
+            pointwise = float(np.mean(d <= limits[circle]))
+            assert abs(pointwise - got[i]) < abs(pointwise - exact[i]), (circle, i)
 
 
 def test_gaps_are_ranked_unserved_groups(layers):
