@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from itertools import chain
 
 import numpy as np
 import pandas as pd
@@ -83,7 +84,8 @@ class DrawGrid:
     @property
     def fine_transform(self) -> Affine:
         """Affine transform of the fine raster."""
-        return self.transform * Affine.scale(1 / self.fine)
+        t = self.transform
+        return Affine(t.a / self.fine, t.b, t.c, t.d, t.e / self.fine, t.f)
 
     def raster(self, values: np.ndarray, fine_values: np.ndarray | None = None) -> np.ndarray:
         """``values`` of the evaluated pixels as a raster (0 elsewhere, int32), at the fine
@@ -212,20 +214,31 @@ def polygons_by_value(grid: DrawGrid, values: np.ndarray, fine_values: np.ndarra
     """
     raster = grid.raster(values, fine_values)
     transform = grid.transform if raster.shape == grid.shape else grid.fine_transform
-    found = [(shapely.geometry.shape(geom), int(value)) for geom, value in
-             features.shapes(raster, mask=raster > 0, transform=transform, connectivity=4)]
+    found = list(features.shapes(raster, mask=raster > 0, transform=transform, connectivity=4))
     if not found:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=object)
-    parts = np.array([g for g, _ in found], dtype=object)
+    parts = _polygons_from_geojson([geom["coordinates"] for geom, _ in found])
     value = np.array([v for _, v in found], dtype=np.int64)
     order = np.argsort(value, kind="stable")
-    parts, value = parts[order], value[order]
-    uniq, first, count = np.unique(value, return_index=True, return_counts=True)
+    uniq, group = np.unique(value[order], return_inverse=True)
     # the parts of one value never overlap (each pixel is in one part): a MultiPolygon
     # of them is valid without a union
-    geoms = np.array([parts[f] if c == 1 else shapely.MultiPolygon(list(parts[f:f + c]))
-                      for f, c in zip(first, count, strict=True)], dtype=object)
+    geoms = shapely.multipolygons(parts[order], indices=group)
+    single = np.bincount(group) == 1
+    geoms[single] = shapely.get_geometry(geoms[single], 0)
     return uniq, geoms
+
+
+def _polygons_from_geojson(rings_of: list[list[list[tuple[float, float]]]]) -> np.ndarray:
+    """Polygons from GeoJSON polygon coordinates (a list of rings each, shell first), built
+    in one vectorised call: 1.5 M vertices in well under a second (shapely.geometry.shape
+    takes seconds, a Python tuple at a time)."""
+    ring_len = [len(ring) for rings in rings_of for ring in rings]
+    ring_poly = np.repeat(np.arange(len(rings_of)), [len(rings) for rings in rings_of])
+    flat = np.fromiter(chain.from_iterable(chain.from_iterable(chain.from_iterable(rings_of))),
+                       dtype=float, count=2 * sum(ring_len)).reshape(-1, 2)
+    rings = shapely.linearrings(flat, indices=np.repeat(np.arange(len(ring_len)), ring_len))
+    return np.asarray(shapely.polygons(rings, indices=ring_poly), dtype=object)
 
 
 def simplified_coverage(geoms: np.ndarray, tolerance_m: float) -> np.ndarray:
@@ -233,11 +246,10 @@ def simplified_coverage(geoms: np.ndarray, tolerance_m: float) -> np.ndarray:
     geoms = np.asarray(geoms, dtype=object)
     if len(geoms) == 0 or tolerance_m <= 0:
         return geoms
-    out = shapely.coverage_simplify(geoms, tolerance_m, simplify_boundary=True)
-    bad = ~shapely.is_valid(out)
-    if bad.any():  # keep the staircase where simplifying broke a polygon
-        out[bad] = geoms[bad]
-    return np.asarray(out, dtype=object)
+    # valid in, valid out (GEOS's coverage simplifier keeps the topology); outputs are
+    # checked and repaired once more after reprojection (_geometry.valid)
+    return np.asarray(shapely.coverage_simplify(geoms, tolerance_m, simplify_boundary=True),
+                      dtype=object)
 
 
 def drawn_areas(
@@ -269,8 +281,12 @@ def drawn_areas(
     def label(c: np.ndarray | None, s: np.ndarray | None) -> np.ndarray | None:
         return None if c is None or s is None else np.where(c <= limit_cost, s + 1, 0)
 
-    rows, geoms = polygons_by_value(grid, label(cost, source), label(fine_cost, fine_source))
-    geoms = simplified_coverage(geoms, tolerance)
+    rows, staircase = polygons_by_value(grid, label(cost, source),
+                                        label(fine_cost, fine_source))
+    geoms = simplified_coverage(staircase, tolerance)
+    # the area is polygonised on its own: GDAL's polygons of neighbouring catchments do not
+    # always share their vertices (a T where a third one meets), so a coverage union of
+    # them can fail, and a general union costs more than a second polygonize
     fine_inside = None if fine_cost is None else (fine_cost <= limit_cost).astype(np.int32)
     _, whole = polygons_by_value(grid, (cost <= limit_cost).astype(np.int32), fine_inside)
     area = shapely.simplify(whole[0], tolerance) if len(whole) else shapely.Polygon()
