@@ -3,16 +3,24 @@
 :func:`make_map` draws a :class:`eldercare_coverage.result.CoverageResult` on a Leaflet map
 (all layers switchable in the layer control, labels in Chinese and English):
 
-- **老年人口 Elderly (60+) per cell**: the population grid as a choropleth, each
-  cell's tooltip giving its elderly count, its network distance to the nearest
-  facility per circle and the share covered;
-- **服务圈 Service areas** per circle: each used facility's network service area;
+- **老年人口 Elderly (60+) per cell**: the population grid as an image (a palette PNG in
+  Web Mercator, so it lies pixel-exactly on the map), coloured by elderly per cell;
+- **距离 Distance** to the nearest facility of the first circle, per cell, as a second image;
+  a click on either image opens the cell's elderly, and per circle its distance, nearest
+  facility and the share covered (a small lookup of cell per pixel and a table of cell values
+  ride along in the page);
+- **服务圈 Service areas**: one dissolved area per circle; **距离圈层 Distance rings** by band;
+  each facility's own area only when the run made them (``--facility-areas``); catchments stay
+  in the GeoPackage;
 - **服务缺口 Gap areas** per circle: connected unserved cells, ranked by elderly unserved;
 - **设施 Facilities** by type, and the excluded ones (grey) with the reason;
 - **乡镇/村社 Towns and villages** with their coverage rates.
 
-A legend names the facility types, circles and the colour scale. The base layer
-is OpenStreetMap tiles (the data layers do not need them: the map stays readable
+A county (some 40,000 cells, hundreds of facilities, several circles) stays within a few MB:
+the grid is two small images plus a run-length lookup and a columnar table of cell values,
+and polygons are simplified by a few metres in a projected CRS and written as encoded
+polylines that a few lines of script turn back into GeoJSON. A legend names the facility types, the circles and both colour scales. The
+base layer is OpenStreetMap tiles (the data layers do not need them: the map stays readable
 offline, on a blank background). All user text is HTML-escaped.
 
 Examples
@@ -23,20 +31,25 @@ Examples
 
 from __future__ import annotations
 
-import html
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import branca.colormap as cm
 import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
-from branca.element import Element
+from branca.element import Element, MacroElement
+from folium.raster_layers import ImageOverlay
+from jinja2 import Template
+from rasterio.features import rasterize
+from rasterio.transform import Affine
 
+from ._html import DECODE_RINGS_JS, encode_rings, esc, hex_rgba, num, png_data_uri
 from .result import CoverageResult
 
 #: Colours of facility types (by code) and of the circles' service areas.
@@ -52,8 +65,22 @@ TYPE_COLORS = {
 CIRCLE_COLORS = ("#2166ac", "#1b7837", "#762a83", "#b35806", "#01665e", "#8c510a")
 GAP_COLOR = "#d7191c"
 EXCLUDED_COLOR = "#777777"
+#: Elderly per cell, low to high (classes from quantiles of the populated cells).
+ELDERLY_COLORS = ("#fff5eb", "#fdd0a2", "#fdae6b", "#fd8d3c", "#e6550d", "#a63603")
+#: Distance to the nearest facility as multiples of the circle's limit, and their colours;
+#: the last colour is for cells beyond the last multiple, then unreachable cells.
+DIST_LIMIT_MULTIPLES = (0.5, 1.0, 1.5, 2.0)
+DIST_COLORS = ("#1a9850", "#a6d96a", "#fee08b", "#fdae61", "#d73027")
+UNREACHABLE_COLOR = "#6e6e6e"
+#: Distance rings from the nearest band outwards.
+RING_COLORS = ("#253494", "#2c7fb8", "#41b6c4", "#7fcdbb", "#c7e9b4", "#ffffcc")
 
+SIMPLIFY_M = 5.0  # metres: outlines drawn in the map may deviate by this much (GIS has all)
+GRID_OVERSAMPLE = 2  # image pixels along a cell's edge, so skewed cells still show whole
+MAX_IMAGE_PX = 4096  # pixels on the long side of a grid image, whatever the extent
+GRID_OPACITY = 0.7
 _PRECISION = 6  # decimal degrees kept in the map: about 0.1 m
+_WEB_MERCATOR = "EPSG:3857"  # Leaflet's default CRS: images drawn in it align pixel-exactly
 
 
 def _html(m: folium.Map) -> Any:
@@ -61,193 +88,583 @@ def _html(m: folium.Map) -> Any:
     return getattr(m.get_root(), "html")  # noqa: B009
 
 
-def _esc(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return ""
-    return html.escape(str(value))
+# --- the population grid as images -----------------------------------------------------------
 
 
-def _fmt(value: Any, digits: int = 0) -> str:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return _esc(value)
-    if math.isnan(v):
-        return "–"
-    return f"{v:,.{digits}f}"
+@dataclass(frozen=True, eq=False)
+class GridRaster:
+    """The cells of a population table burnt into a Web-Mercator (EPSG:3857) pixel grid.
+
+    Attributes
+    ----------
+    cell_index
+        ``(height, width)`` int32; at each pixel, 1 + the position (0-based row number) of
+        the cell whose polygon holds the pixel centre, 0 where there is no cell.
+    x_min_m, y_max_m
+        Web-Mercator coordinates of the top-left corner of the image (the cells' bounds).
+    pixel_w_m, pixel_h_m
+        Pixel width and height in Web-Mercator metres (the image spans exactly the cells'
+        bounds, so the two differ slightly).
+    """
+
+    cell_index: np.ndarray
+    x_min_m: float
+    y_max_m: float
+    pixel_w_m: float
+    pixel_h_m: float
+
+    @property
+    def height(self) -> int:
+        """Rows of the image."""
+        return int(self.cell_index.shape[0])
+
+    @property
+    def width(self) -> int:
+        """Columns of the image."""
+        return int(self.cell_index.shape[1])
+
+    def bounds_latlon(self) -> list[list[float]]:
+        """``[[south, west], [north, east]]`` of the image in EPSG:4326, as Leaflet wants."""
+        to_lonlat = pyproj.Transformer.from_crs(_WEB_MERCATOR, "EPSG:4326", always_xy=True)
+        west, north = to_lonlat.transform(self.x_min_m, self.y_max_m)
+        east, south = to_lonlat.transform(self.x_min_m + self.width * self.pixel_w_m,
+                                          self.y_max_m - self.height * self.pixel_h_m)
+        return [[float(south), float(west)], [float(north), float(east)]]
 
 
-def _geojson(gdf: gpd.GeoDataFrame, columns: list[str], *, simplify: float = 0.0) -> dict:
-    """A compact GeoJSON FeatureCollection (WGS-84, rounded coordinates)."""
-    geoms = gdf.geometry.to_crs("EPSG:4326").to_numpy()
-    if simplify > 0:
-        geoms = shapely.simplify(geoms, simplify, preserve_topology=True)
-    geoms = shapely.transform(geoms, lambda c: np.round(c, _PRECISION))  # drawing only
-    features = []
-    records = gdf[columns].to_dict("records") if columns else [{}] * len(gdf)
-    for geom, props in zip(geoms, records, strict=True):
-        if geom is None or geom.is_empty:
+def grid_raster(cells: gpd.GeoSeries, *, oversample: int = GRID_OVERSAMPLE,
+                max_px: int = MAX_IMAGE_PX) -> GridRaster:
+    """Rasterize cell polygons to Web Mercator at about their own size.
+
+    Cells are burnt by geometry (a pixel belongs to the cell holding its centre), so vector
+    grids of any shape work as well as regular ones; a cell smaller than a pixel still gets
+    the pixel under its representative point when no other cell holds it.
+
+    Parameters
+    ----------
+    cells
+        Cell polygons with a CRS; position ``k`` is burnt as ``k + 1``. Missing or empty
+        geometries are left out.
+    oversample
+        Pixels along the typical (median) cell edge.
+    max_px
+        Upper bound on the image's long side; the pixels grow to keep to it.
+
+    Returns
+    -------
+    GridRaster
+        Spanning exactly the cells' bounds.
+    """
+    if cells.crs is None:
+        raise ValueError("the population cells have no CRS; expected EPSG:4326")
+    projected = cells.to_crs(_WEB_MERCATOR).to_numpy()
+    present = _present(projected)
+    if not present.any():
+        raise ValueError("the population table has no cell geometry to draw")
+    positions = np.flatnonzero(present)
+    geoms = projected[positions]
+    x_min, y_min, x_max, y_max = shapely.total_bounds(geoms)
+    span_x, span_y = x_max - x_min, y_max - y_min
+    areas = shapely.area(geoms)
+    edge_m = float(np.median(np.sqrt(areas[areas > 0]))) if (areas > 0).any() else 0.0
+    pixel_m = edge_m / max(oversample, 1) if edge_m > 0 else max(span_x, span_y, 1.0) / max_px
+    pixel_m = max(pixel_m, max(span_x, span_y) / max_px)  # keep the long side within max_px
+    width = max(1, math.ceil(span_x / pixel_m))
+    height = max(1, math.ceil(span_y / pixel_m))
+    # the image spans exactly the cells' bounds: pixels are very nearly square
+    pixel_w, pixel_h = (span_x / width or pixel_m), (span_y / height or pixel_m)
+    transform = Affine(pixel_w, 0.0, x_min, 0.0, -pixel_h, y_max)
+    cell_index = rasterize(zip(geoms, (positions + 1).tolist(), strict=True),
+                           out_shape=(height, width), transform=transform, fill=0,
+                           dtype="int32")
+    # cells no pixel centre fell in (smaller than a pixel): their representative point's pixel
+    burnt = np.zeros(len(cells) + 1, dtype=bool)
+    burnt[np.unique(cell_index)] = True
+    missing = positions[~burnt[positions + 1]]
+    if missing.size:
+        points = shapely.get_coordinates(shapely.point_on_surface(projected[missing]))
+        cols = np.clip(((points[:, 0] - x_min) / pixel_w).astype(int), 0, width - 1)
+        rows = np.clip(((y_max - points[:, 1]) / pixel_h).astype(int), 0, height - 1)
+        free = cell_index[rows, cols] == 0
+        cell_index[rows[free], cols[free]] = missing[free] + 1
+    return GridRaster(cell_index, float(x_min), float(y_max), float(pixel_w), float(pixel_h))
+
+
+def run_lengths(cell_index: np.ndarray) -> list[int]:
+    """Run-length code of a cell-index image, for the page's click lookup.
+
+    Each pixel is taken as its difference from the pixel above it (the top row as it is),
+    so a grid's rows of pixels inside one row of cells come out as zeros; those differences,
+    row-major, are coded as pairs ``[step, length, step, length, ...]``: each run's value is
+    the previous run's value plus ``step`` (the first run's previous value is 0). Runs may
+    continue from one row into the next. The page undoes both steps (:class:`GridClick`).
+
+    Examples
+    --------
+    >>> run_lengths(np.array([[0, 0, 5], [0, 0, 5], [6, 6, 0]]))
+    [0, 2, 5, 1, -5, 3, 6, 2, -11, 1]
+    """
+    image = np.asarray(cell_index).astype(np.int64)
+    image[1:] -= image[:-1].copy()  # difference from the pixel above
+    flat = image.ravel()
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(flat)) + 1])
+    lengths = np.diff(np.concatenate([starts, [flat.size]]))
+    steps = np.diff(flat[starts], prepend=0)
+    return np.column_stack([steps, lengths]).ravel().tolist()
+
+
+def _rounded(values: Any, digits: int) -> list[float | int | None]:
+    """Numbers for JSON: rounded, whole ones as integers, NaN as null."""
+    rounded = np.round(np.asarray(values, dtype=float), digits).tolist()
+    return [None if math.isnan(v) else int(v) if v.is_integer() else v for v in rounded]
+
+
+def _codes(values: pd.Series) -> tuple[list[int], list[str]]:
+    """Dictionary code of text values: (code per row, -1 for missing; the escaped texts)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    return codes.tolist(), [esc(v) for v in uniques]
+
+
+def cell_table(result: CoverageResult, circles: list[dict[str, Any]]) -> dict[str, Any]:
+    """The per-cell values a click shows, as compact columns for JSON.
+
+    Returns
+    -------
+    dict
+        ``id`` (cell ids), or ``id0`` when they are consecutive integers (the id of the
+        first cell); ``e`` (elderly, 1 decimal); ``p``/``places`` (coded "town · village");
+        ``fac`` (escaped "id name" of the facilities named) and ``nearest`` (columns of codes
+        into ``fac``, -1 none, one per distinct nearest-facility column); per circle in
+        ``circles``: ``name``, ``label``, ``unit``, ``limit``, ``d`` (distance: whole metres,
+        minutes to 0.1; null unreachable), ``f`` (its column in ``nearest``), ``s`` (share
+        covered in whole percent).
+    """
+    pop = result.population
+    places = pop["town"].fillna("").astype(str) if "town" in pop else pd.Series("", pop.index)
+    if "village" in pop:
+        places = (places + " · " + pop["village"].fillna("").astype(str)).str.strip(" ·")
+    place_codes, place_texts = _codes(places.where(places != ""))
+    table: dict[str, Any] = {"e": _rounded(pop["elderly"], 1), "p": place_codes,
+                             "places": place_texts, "circles": []}
+    ids = pop["cell_id"].to_numpy() if "cell_id" in pop else np.arange(len(pop))
+    if (len(ids) and np.issubdtype(ids.dtype, np.integer)
+            and (np.diff(ids) == 1).all()):  # numbered in order: the first number says all
+        table["id0"] = int(ids[0])
+    else:
+        table["id"] = [v if isinstance(v, int) else esc(v) for v in ids.tolist()]
+    # nearest facilities of all circles share one dictionary; equal columns are stored once
+    nearest_cols = [f"{c['name']}_facility" for c in circles if f"{c['name']}_facility" in pop]
+    stacked = (pd.concat([pop[col] for col in nearest_cols], ignore_index=True)
+               if nearest_cols else pd.Series([], dtype=object))
+    fac_codes, fac_uniques = pd.factorize(stacked, use_na_sentinel=True)
+    fac = result.facilities
+    names = (dict(zip(fac["facility_id"], fac["name"], strict=True))
+             if len(fac) and "name" in fac else {})
+    table["fac"] = [esc(f"{fid} {names.get(fid, '')}".strip()) for fid in fac_uniques]
+    columns: list[list[int]] = []
+    for c in circles:
+        name = c["name"]
+        if f"{name}_dist" not in pop:
             continue
-        clean = {k: (None if isinstance(v, float) and math.isnan(v) else
-                     v.item() if isinstance(v, np.generic) else v) for k, v in props.items()}
-        features.append({"type": "Feature", "properties": clean,
-                         "geometry": json.loads(shapely.to_geojson(geom))})
-    return {"type": "FeatureCollection", "features": features}
+        entry: dict[str, Any] = {
+            "name": esc(name), "label": esc(c.get("label_zh") or ""), "unit": esc(c["unit"]),
+            "limit": c["limit"], "d": _rounded(pop[f"{name}_dist"], 0 if c["unit"] == "m" else 1),
+        }
+        if f"{name}_facility" in pop:
+            at = nearest_cols.index(f"{name}_facility") * len(pop)
+            codes = fac_codes[at: at + len(pop)].tolist()
+            if codes not in columns:
+                columns.append(codes)
+            entry["f"] = columns.index(codes)
+        if f"{name}_share" in pop:
+            entry["s"] = _rounded(100 * pop[f"{name}_share"].astype(float), 0)
+        table["circles"].append(entry)
+    table["nearest"] = columns
+    return table
+
+
+def _json_for_script(value: Any) -> str:
+    """JSON that is safe inside a ``<script>`` element and through folium's templates.
+
+    No ``</script>`` can close the element, and no ``{{``, ``{%`` or ``{#`` reaches the
+    Jinja template folium makes of every rendered script (JSON itself never has two
+    braces in a row, so a second brace is always inside a string, where an escape is
+    the same character).
+
+    Examples
+    --------
+    >>> print(_json_for_script({"name": "</script>{{ 7*7 }}"}))
+    {"name":"\\u003c/script\\u003e{\\u007b 7*7 }}"}
+    """
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return text.replace("{{", "{\\u007b").replace("{%", "{\\u0025").replace("{#", "{\\u0023")
+
+
+class GridClick(MacroElement):
+    """A map click inside the grid opens the cell's values (while a grid layer is shown)."""
+
+    _template = Template("""
+{% macro script(this, kwargs) %}
+(function () {
+  var map = {{ this._parent.get_name() }};
+  var grid = {{ this.grid_json }};
+  var index = new Int32Array(grid.w * grid.h);
+  for (var k = 0, at = 0, value = 0; k < grid.rle.length; k += 2) {
+    value += grid.rle[k];
+    index.fill(value, at, at + grid.rle[k + 1]);
+    at += grid.rle[k + 1];
+  }
+  for (var i = grid.w; i < index.length; i++) { index[i] += index[i - grid.w]; }
+  function fmt(v, digits) {
+    return v.toLocaleString('en-US', {minimumFractionDigits: digits,
+                                      maximumFractionDigits: digits});
+  }
+  map.on('click', function (event) {
+    var layers = [{{ this.layer_names|join(', ') }}];
+    if (!layers.some(function (layer) { return map.hasLayer(layer); })) { return; }
+    var point = L.CRS.EPSG3857.project(event.latlng);
+    var col = Math.floor((point.x - grid.x0) / grid.dx);
+    var row = Math.floor((grid.y0 - point.y) / grid.dy);
+    if (col < 0 || row < 0 || col >= grid.w || row >= grid.h) { return; }
+    var cell = index[row * grid.w + col] - 1;
+    if (cell < 0) { return; }
+    var t = grid.table;
+    var html = '<b>格网 cell ' + (t.id ? t.id[cell] : t.id0 + cell) + '</b>';
+    if (t.p[cell] >= 0) { html += '<br>' + t.places[t.p[cell]]; }
+    html += '<br>老年人 elderly 60+: <b>' + (t.e[cell] === null ? '–' : fmt(t.e[cell], 1))
+      + '</b>';
+    t.circles.forEach(function (c) {
+      var d = c.d[cell];
+      html += '<br><b>' + c.name + '</b> ' + c.label + ' (' + c.limit + ' ' + c.unit + '): '
+        + (d === null ? 'unreachable 不可达' : fmt(d, c.unit === 'm' ? 0 : 1) + ' ' + c.unit);
+      var f = c.f === undefined ? -1 : t.nearest[c.f][cell];
+      if (f >= 0) { html += ', nearest 最近 ' + t.fac[f]; }
+      if (c.s && c.s[cell] !== null) { html += ', ' + c.s[cell] + ' % covered 覆盖'; }
+    });
+    L.popup({maxWidth: 360}).setLatLng(event.latlng).setContent(html).openOn(map);
+  });
+})();
+{% endmacro %}
+""")
+
+    def __init__(self, raster: GridRaster, table: dict[str, Any], layers: list[ImageOverlay]):
+        super().__init__()
+        self._name = "GridClick"
+        self.grid_json = _json_for_script({
+            "x0": raster.x_min_m, "y0": raster.y_max_m, "dx": raster.pixel_w_m,
+            "dy": raster.pixel_h_m, "w": raster.width, "h": raster.height,
+            "rle": run_lengths(raster.cell_index), "table": table})
+        self.layer_names = [layer.get_name() for layer in layers]
+
+
+def _elderly_edges(elderly: np.ndarray) -> np.ndarray:
+    """Class edges of elderly per cell: quantiles of the populated cells, at most 6 classes."""
+    values = elderly[np.isfinite(elderly) & (elderly > 0)]
+    if values.size == 0:
+        return np.array([0.0, 1.0])
+    edges = np.unique(np.round(np.quantile(values, [0, 0.2, 0.4, 0.6, 0.8, 0.95, 1.0]), 1))
+    return edges if edges.size >= 2 else np.array([0.0, max(float(edges[0]), 1.0)])
+
+
+def _grid_layers(result: CoverageResult, circles: list[dict[str, Any]], raster: GridRaster,
+                 edges: np.ndarray) -> list[ImageOverlay]:
+    """The elderly image and, for the first circle with distances, the distance image."""
+    pop = result.population
+    bounds = raster.bounds_latlon()
+    elderly = pop["elderly"].to_numpy(dtype=float)
+    # palette index per cell (0: transparent); position k of the table is pixel value k + 1
+    elderly_class = np.where(np.isfinite(elderly) & (elderly > 0),
+                             np.searchsorted(edges[1:-1], elderly, side="right") + 1, 0)
+    palette = [(0, 0, 0, 0)] + [hex_rgba(c) for c in ELDERLY_COLORS[: edges.size - 1]]
+    layers = [ImageOverlay(
+        png_data_uri(np.concatenate([[0], elderly_class])[raster.cell_index], palette),
+        bounds=bounds, name="老年人口 Elderly (60+) per cell", opacity=GRID_OPACITY,
+        show=True)]
+    first = next((c for c in circles if f"{c['name']}_dist" in pop), None)
+    if first is not None:
+        ratio = pop[f"{first['name']}_dist"].to_numpy(dtype=float) / float(first["limit"])
+        dist_class = np.where(np.isfinite(ratio),
+                              np.searchsorted(DIST_LIMIT_MULTIPLES, ratio, side="left") + 1,
+                              len(DIST_COLORS) + 1)
+        palette = ([(0, 0, 0, 0)] + [hex_rgba(c) for c in DIST_COLORS]
+                   + [hex_rgba(UNREACHABLE_COLOR)])
+        layers.append(ImageOverlay(
+            png_data_uri(np.concatenate([[0], dist_class])[raster.cell_index], palette),
+            bounds=bounds, name=f"距离 Distance to nearest facility: {esc(first['name'])}",
+            opacity=GRID_OPACITY, show=False))
+    return layers
+
+
+# --- polygons and points ---------------------------------------------------------------------
+
+
+def _display_geometries(gdf: gpd.GeoDataFrame, *, simplify_m: float, metric_crs: Any
+                        ) -> np.ndarray:
+    """Geometries for drawing: simplified by ``simplify_m`` in a projected CRS, in WGS-84."""
+    if simplify_m > 0:
+        projected = shapely.simplify(gdf.geometry.to_crs(metric_crs).to_numpy(), simplify_m,
+                                     preserve_topology=True)
+        return gpd.GeoSeries(projected, crs=metric_crs).to_crs("EPSG:4326").to_numpy()
+    return gdf.geometry.to_crs("EPSG:4326").to_numpy()
+
+
+def polygon_features(gdf: gpd.GeoDataFrame, properties: list[dict[str, Any]], *,
+                     simplify_m: float, metric_crs: Any) -> list[dict[str, Any]]:
+    """Polygons packed for the page: per feature ``{"p": properties, "g": polygons}``.
+
+    Each polygon is a list of rings (the exterior first), each ring an encoded polyline of
+    its ``[lon, lat]`` at 1e-6 degrees (:func:`eldercare_coverage._html.encode_rings`), about
+    a fifth of the size of GeoJSON text. Non-polygon parts and empty geometries are left out.
+    """
+    geoms = _display_geometries(gdf, simplify_m=simplify_m, metric_crs=metric_crs)
+    rings: list[np.ndarray] = []
+    layout: list[list[int]] = []  # per feature, the number of rings of each polygon
+    for geom in geoms:
+        parts = [] if geom is None or geom.is_empty else shapely.get_parts(geom).tolist()
+        counts = []
+        for polygon in parts:
+            if not isinstance(polygon, shapely.Polygon) or polygon.is_empty:
+                continue
+            polygon_rings = [polygon.exterior, *polygon.interiors]
+            rings += [shapely.get_coordinates(ring) for ring in polygon_rings]
+            counts.append(len(polygon_rings))
+        layout.append(counts)
+    codes = iter(encode_rings(rings, scale=10**_PRECISION))
+    return [{"p": props, "g": [[next(codes) for _ in range(n)] for n in counts]}
+            for counts, props in zip(layout, properties, strict=True) if counts]
+
+
+class PolygonLayer(MacroElement):
+    """Packed polygons (:func:`polygon_features`) drawn as one ``L.geoJSON`` layer.
+
+    Each feature's ``tip`` property becomes its tooltip; its ``style`` property, if any,
+    is laid over the layer's style.
+    """
+
+    _template = Template("""
+{% macro script(this, kwargs) %}
+var {{ this.get_name() }} = (function () {
+  {{ this.decoder }}
+  var packed = {{ this.packed_json }};
+  var features = packed.features.map(function (feature) {
+    return {type: 'Feature', properties: feature.p, geometry: {type: 'MultiPolygon',
+      coordinates: feature.g.map(function (polygon) {
+        return polygon.map(function (ring) { return decodeRings(ring, packed.scale); });
+      })}};
+  });
+  return L.geoJSON({type: 'FeatureCollection', features: features}, {
+    style: function (feature) {
+      return Object.assign({}, packed.style, feature.properties.style || {});
+    },
+    onEachFeature: function (feature, layer) {
+      if (feature.properties.tip) { layer.bindTooltip(feature.properties.tip, packed.tooltip); }
+    }
+  });
+})().addTo({{ this._parent.get_name() }});
+{% endmacro %}
+""")
+
+    def __init__(self, features: list[dict[str, Any]], *, style: dict[str, Any],
+                 sticky: bool = False):
+        super().__init__()
+        self._name = "PolygonLayer"
+        self.decoder = DECODE_RINGS_JS
+        self.packed_json = _json_for_script({"scale": 10**_PRECISION, "style": style,
+                                             "tooltip": {"sticky": sticky},
+                                             "features": features})
+
+
+def _polygon_group(name: str, part: gpd.GeoDataFrame, tips: pd.Series, *, show: bool,
+                   style: dict[str, Any], styles: list[dict[str, Any]] | None = None,
+                   sticky: bool = False, simplify_m: float, metric_crs: Any
+                   ) -> folium.FeatureGroup:
+    """A switchable layer of ``part``'s polygons with their tooltips."""
+    properties = [{"tip": tip} for tip in tips.tolist()]
+    if styles is not None:
+        for props, feature_style in zip(properties, styles, strict=True):
+            props["style"] = feature_style
+    group = folium.FeatureGroup(name=name, show=show)
+    PolygonLayer(polygon_features(part, properties, simplify_m=simplify_m,
+                                  metric_crs=metric_crs),
+                 style=style, sticky=sticky).add_to(group)
+    return group
 
 
 def _circles(result: CoverageResult) -> list[dict[str, Any]]:
     return list(result.summary.get("circles", []))
 
 
-def _population_layer(result: CoverageResult, circles: list[dict[str, Any]],
-                      colormap: cm.StepColormap) -> folium.FeatureGroup:
-    pop = result.population
-    pop = pop[pop["elderly"] > 0]
-    # Short property keys keep a county's grid small; the tooltip's aliases label them.
-    props: dict[str, Any] = {"e": pop["elderly"].round(1)}
-    fields, aliases = ["e"], ["老年人 elderly 60+"]
-    if "village" in pop.columns:
-        props["v"] = pop["village"].fillna("").astype(str).map(html.escape)
-        fields.append("v")
-        aliases.append("村社 village")
-    for i, c in enumerate(circles):
-        n = c["name"]
-        if f"{n}_dist" not in pop.columns:
-            continue
-        share = pop.get(f"{n}_share", pd.Series(np.nan, index=pop.index))
-        props[f"c{i}"] = [
-            ("unreachable" if pd.isna(d) else f"{d:,.0f} {c['unit']}")
-            + ("" if pd.isna(s) else f" · {100 * s:.0f} %")
-            for d, s in zip(pop[f"{n}_dist"], share, strict=True)]
-        fields.append(f"c{i}")
-        aliases.append(f"{html.escape(n)} distance · covered")
-    table = gpd.GeoDataFrame(props, geometry=pop.geometry, crs=pop.crs)
-    fg = folium.FeatureGroup(name="老年人口 Elderly (60+) per cell", show=True)
-    folium.GeoJson(
-        _geojson(table, fields),
-        style_function=lambda f: {"fillColor": colormap(f["properties"]["e"]),
-                                  "fillOpacity": 0.55, "weight": 0, "color": "#000000"},
-        tooltip=folium.GeoJsonTooltip(fields=fields, aliases=aliases),
-        smooth_factor=0,
-    ).add_to(fg)
-    return fg
+def _table(result: CoverageResult, name: str) -> gpd.GeoDataFrame | None:
+    """A result table that may be absent (None) or empty; None in both cases."""
+    table = getattr(result, name, None)
+    if table is None or len(table) == 0:
+        return None
+    return table[_present(table.geometry.to_numpy())]
 
 
-def _service_area_layers(result: CoverageResult, circles: list[dict[str, Any]]
-                         ) -> list[folium.FeatureGroup]:
-    sa = result.service_areas
-    names = result.facilities.set_index("facility_id")["name"] if len(result.facilities) else {}
+def _present(geoms: np.ndarray) -> np.ndarray:
+    """Which geometries are there to draw (neither missing nor empty)."""
+    return ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+
+
+def _service_area_layers(result: CoverageResult, circles: list[dict[str, Any]], *,
+                         simplify_m: float, metric_crs: Any) -> list[folium.FeatureGroup]:
+    """One dissolved area per circle (``service_areas`` has one row per circle)."""
+    areas = _table(result, "service_areas")
+    if areas is None:
+        return []
     groups = []
     for i, c in enumerate(circles):
-        part = sa[sa["circle"] == c["name"]]
+        part = areas[areas["circle"] == c["name"]]
         if part.empty:
             continue
         color = CIRCLE_COLORS[i % len(CIRCLE_COLORS)]
-        tip = ("<b>" + part["facility_id"].map(lambda f: _esc(f"{f} {names.get(f, '')}")) + "</b>"
-               + f"<br>{_esc(c.get('label_zh', ''))}<br>{_esc(c['name'])}: "
-               + f"{c['limit']:g} {c['unit']}<br>elderly reached "
-               + part["elderly_reached"].map(lambda v: _fmt(v)))
-        table = gpd.GeoDataFrame({"tip": tip}, geometry=part.geometry, crs=part.crs)
-        fg = folium.FeatureGroup(name=f"服务圈 Service areas: {c['name']} ({c['limit']:g} "
-                                 f"{c['unit']})", show=(i == 0))
-        folium.GeoJson(
-            _geojson(table, ["tip"], simplify=2e-6),
-            style_function=lambda f, color=color: {"fillColor": color, "color": color,
-                                                   "weight": 1, "fillOpacity": 0.12},
-            tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False),
-        ).add_to(fg)
-        groups.append(fg)
+        covered = part["elderly_covered"] if "elderly_covered" in part else c.get("elderly_covered")
+        area_km2 = part["area_km2"] if "area_km2" in part else np.nan
+        tips = (f"<b>{esc(c.get('label_zh'))}</b> {esc(c.get('label_en'))}<br>{esc(c['name'])}: "
+                f"{c['limit']:g} {esc(c['unit'])}<br>elderly covered 覆盖老年人 "
+                + pd.Series(covered, index=part.index).map(num)
+                + f" ({100 * (c.get('coverage_rate') or 0):.1f} %)<br>area 面积 "
+                + pd.Series(area_km2, index=part.index).map(lambda v: num(v, 1)) + " km²")
+        groups.append(_polygon_group(
+            f"服务圈 Service area: {esc(c['name'])} ({c['limit']:g} {esc(c['unit'])})", part,
+            tips, show=(i == 0), sticky=True, simplify_m=simplify_m, metric_crs=metric_crs,
+            style={"fillColor": color, "color": color, "weight": 1.5, "fillOpacity": 0.15}))
     return groups
 
 
-def _gap_layers(result: CoverageResult, circles: list[dict[str, Any]]
-                ) -> list[folium.FeatureGroup]:
-    gaps = result.gaps
+def _ring_layers(result: CoverageResult, *, simplify_m: float, metric_crs: Any
+                 ) -> list[folium.FeatureGroup]:
+    """One layer per rings set, its bands coloured from near to far."""
+    rings = _table(result, "rings")
+    if rings is None:
+        return []
+    groups = []
+    for set_name, part in rings.groupby("rings", sort=False):
+        part = part.sort_values("lower") if "lower" in part else part
+        colors = [RING_COLORS[min(k, len(RING_COLORS) - 1)] for k in range(len(part))]
+        elderly = part["elderly"] if "elderly" in part else pd.Series(np.nan, index=part.index)
+        tips = ("<b>" + part["band"].map(esc) + "</b> (" + esc(set_name) + ")<br>"
+                + elderly.map(num) + " elderly 老年人")
+        groups.append(_polygon_group(
+            f"距离圈层 Distance rings: {esc(set_name)}", part, tips, show=False, sticky=True,
+            simplify_m=simplify_m, metric_crs=metric_crs,
+            style={"color": "#555555", "weight": 0.5, "fillOpacity": 0.35},
+            styles=[{"fillColor": color} for color in colors]))
+    return groups
+
+
+def _facility_area_layers(result: CoverageResult, circles: list[dict[str, Any]], *,
+                          simplify_m: float, metric_crs: Any) -> list[folium.FeatureGroup]:
+    """Each facility's own (overlapping) area per circle, only when the run made them."""
+    areas = _table(result, "facility_areas")
+    if areas is None:
+        return []
+    names = (result.facilities.set_index("facility_id")["name"].to_dict()
+             if len(result.facilities) else {})
     groups = []
     for i, c in enumerate(circles):
-        part = gaps[gaps["circle"] == c["name"]] if len(gaps) else gaps
+        part = areas[areas["circle"] == c["name"]]
+        if part.empty:
+            continue
+        color = CIRCLE_COLORS[i % len(CIRCLE_COLORS)]
+        count = next((col for col in ("elderly_covered", "elderly_reached") if col in part), None)
+        reached = part[count] if count else pd.Series(np.nan, index=part.index)
+        tips = ("<b>" + part["facility_id"].map(lambda f: esc(f"{f} {names.get(f, '')}"))
+                + f"</b><br>{esc(c['name'])}: {c['limit']:g} {esc(c['unit'])}<br>"
+                "elderly reached " + reached.map(num))
+        groups.append(_polygon_group(
+            f"各设施服务区 Facility areas: {esc(c['name'])}", part, tips, show=False,
+            simplify_m=simplify_m, metric_crs=metric_crs,
+            style={"fillColor": color, "color": color, "weight": 1, "fillOpacity": 0.08}))
+    return groups
+
+
+def _gap_layers(result: CoverageResult, circles: list[dict[str, Any]], *, simplify_m: float,
+                metric_crs: Any) -> list[folium.FeatureGroup]:
+    gaps = _table(result, "gaps")
+    if gaps is None:
+        return []
+    groups = []
+    for i, c in enumerate(circles):
+        part = gaps[gaps["circle"] == c["name"]]
         if part.empty:
             continue
         where = (part["town"].fillna("").astype(str) + " "
                  + part["village"].fillna("").astype(str)).str.strip()
-        tip = ("<b>gap #" + part["rank"].astype(str) + "</b> (" + _esc(c["name"]) + ")<br>"
-               + part["elderly_unserved"].map(lambda v: _fmt(v)) + " elderly unserved in "
-               + part["cells"].astype(str) + " cells, " + part["area_km2"].map(lambda v: _fmt(v, 2))
-               + " km²<br>" + where.map(html.escape) + "<br>nearest facility "
-               + part["nearest_dist"].map(lambda v: "unreachable" if pd.isna(v) else _fmt(v))
-               + f" {c['unit']}")
-        table = gpd.GeoDataFrame({"tip": tip}, geometry=part.geometry, crs=part.crs)
-        fg = folium.FeatureGroup(name=f"服务缺口 Gap areas: {c['name']}", show=(i == 0))
-        folium.GeoJson(
-            _geojson(table, ["tip"]),
-            style_function=lambda f: {"fillColor": GAP_COLOR, "color": GAP_COLOR, "weight": 2,
-                                      "fillOpacity": 0.25, "dashArray": "4 3"},
-            tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False),
-        ).add_to(fg)
-        groups.append(fg)
+        tips = ("<b>gap #" + part["rank"].astype(str) + "</b> (" + esc(c["name"]) + ")<br>"
+                + part["elderly_unserved"].map(num) + " elderly unserved in "
+                + part["cells"].astype(str) + " cells, "
+                + part["area_km2"].map(lambda v: num(v, 2)) + " km²<br>" + where.map(esc)
+                + "<br>nearest facility "
+                + part["nearest_dist"].map(lambda v: "unreachable" if pd.isna(v) else num(v))
+                + f" {esc(c['unit'])}")
+        groups.append(_polygon_group(
+            f"服务缺口 Gap areas: {esc(c['name'])}", part, tips, show=(i == 0),
+            simplify_m=simplify_m, metric_crs=metric_crs,
+            style={"fillColor": GAP_COLOR, "color": GAP_COLOR, "weight": 2,
+                   "fillOpacity": 0.25, "dashArray": "4 3"}))
     return groups
 
 
-def _unit_layers(result: CoverageResult, circles: list[dict[str, Any]]
-                 ) -> list[folium.FeatureGroup]:
-    units = result.units
-    if units.empty:
+def _unit_layers(result: CoverageResult, circles: list[dict[str, Any]], *, simplify_m: float,
+                 metric_crs: Any) -> list[folium.FeatureGroup]:
+    units = _table(result, "units")
+    if units is None:
         return []
-    units = units[units.geometry.notna() & ~units.geometry.is_empty]
     groups = []
     for level, label, weight, show in (("town", "乡镇街道 Towns", 2.5, True),
                                        ("village", "村社 Villages and communities", 0.8, False)):
         part = units[units["level"] == level]
         if part.empty:
             continue
-        tip = ("<b>" + part["name"].map(_esc) + "</b> "
-               + part["urban_rural"].fillna("").astype(str).map(html.escape)
-               + " (" + part["urban_rural_code"].fillna("").astype(str).map(html.escape) + ")<br>"
-               + part["elderly"].map(lambda v: _fmt(v)) + " elderly")
+        tips = ("<b>" + part["name"].map(esc) + "</b> "
+                + part["urban_rural"].map(esc) + " (" + part["urban_rural_code"].map(esc)
+                + ")<br>" + part["elderly"].map(num) + " elderly")
         for c in circles:
             col = f"{c['name']}_rate"
             if col in part.columns:
-                tip = tip + f"<br>{_esc(c['name'])}: " + (100 * part[col]).map(
+                tips = tips + f"<br>{esc(c['name'])}: " + (100 * part[col]).map(
                     lambda v: "–" if pd.isna(v) else f"{v:.1f} %")
-        table = gpd.GeoDataFrame({"tip": tip}, geometry=part.geometry, crs=part.crs)
-        fg = folium.FeatureGroup(name=label, show=show)
-        folium.GeoJson(
-            _geojson(table, ["tip"], simplify=2e-6),
-            style_function=lambda f, w=weight: {"fill": False, "color": "#333333", "weight": w},
-            tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False, sticky=True),
-        ).add_to(fg)
-        groups.append(fg)
+        groups.append(_polygon_group(
+            label, part, tips, show=show, sticky=True, simplify_m=simplify_m,
+            metric_crs=metric_crs, style={"fill": False, "color": "#333333", "weight": weight}))
     return groups
 
 
 def _facility_popup(row: pd.Series) -> str:
-    parts = [f"<b>{_esc(row['name'])}</b>", f"{_esc(row.get('type_label', row['type']))}",
-             f"id {_esc(row['facility_id'])}, input row {_esc(row.get('source_row'))}"]
+    parts = [f"<b>{esc(row['name'])}</b>", f"{esc(row.get('type_label', row['type']))}",
+             f"id {esc(row['facility_id'])}, input row {esc(row.get('source_row'))}"]
     for col, label in (("beds", "beds 床位"), ("meals_per_day", "meals/day 日供餐")):
         if col in row and pd.notna(row[col]):
-            parts.append(f"{label}: {_fmt(row[col])}")
+            parts.append(f"{label}: {num(row[col])}")
     if row["status"] == "used":
-        parts.append(f"street access {_fmt(row.get('snap_m'))} m")
+        parts.append(f"street access {num(row.get('snap_m'))} m")
     else:
-        parts.append(f"<span style='color:{EXCLUDED_COLOR}'>excluded: {_esc(row['reason'])}"
+        parts.append(f"<span style='color:{EXCLUDED_COLOR}'>excluded: {esc(row['reason'])}"
                      "</span>")
     return "<br>".join(parts)
 
 
 def _facility_layers(result: CoverageResult) -> list[folium.FeatureGroup]:
-    fac = result.facilities
-    fac = fac[fac.geometry.notna() & ~fac.geometry.is_empty].to_crs("EPSG:4326")
+    fac = _table(result, "facilities")
+    if fac is None:
+        return []
+    fac = fac.to_crs("EPSG:4326")
     groups = []
     used = fac[fac["status"] == "used"]
     for code, part in used.groupby("type", sort=False):
         label = str(part["type_label"].iloc[0]) if "type_label" in part else str(code)
-        fg = folium.FeatureGroup(name=f"设施 {html.escape(label)} ({len(part)})", show=True)
+        fg = folium.FeatureGroup(name=f"设施 {esc(label)} ({len(part)})", show=True)
         color = TYPE_COLORS.get(str(code), "#000000")
         for _, row in part.iterrows():
+            # a click on a facility opens its own popup, not the grid cell's under it
             folium.CircleMarker(
                 [row.geometry.y, row.geometry.x], radius=6 if code != "community_center" else 4.5,
                 color="#ffffff", weight=1.2, fill=True, fill_color=color, fill_opacity=0.95,
-                tooltip=_esc(row["name"]), popup=folium.Popup(_facility_popup(row), max_width=320),
+                bubbling_mouse_events=False, tooltip=esc(row["name"]),
+                popup=folium.Popup(_facility_popup(row), max_width=320),
             ).add_to(fg)
         groups.append(fg)
     excluded = fac[fac["status"] != "used"]
@@ -257,42 +674,83 @@ def _facility_layers(result: CoverageResult) -> list[folium.FeatureGroup]:
         for _, row in excluded.iterrows():
             folium.CircleMarker(
                 [row.geometry.y, row.geometry.x], radius=4, color=EXCLUDED_COLOR, weight=1.5,
-                fill=True, fill_color="#ffffff", fill_opacity=0.9,
-                tooltip=_esc(f"{row['name']} (excluded)"),
+                fill=True, fill_color="#ffffff", fill_opacity=0.9, bubbling_mouse_events=False,
+                tooltip=esc(f"{row['name']} (excluded)"),
                 popup=folium.Popup(_facility_popup(row), max_width=320),
             ).add_to(fg)
         groups.append(fg)
     return groups
 
 
-def _legend(result: CoverageResult, circles: list[dict[str, Any]]) -> str:
+# --- legend and the map ----------------------------------------------------------------------
+
+
+def _swatch(color: str, text: str, *, round_: bool = False, opacity: float = 1.0) -> str:
+    radius = "border-radius:50%;" if round_ else ""
+    return (f"<div><span style='background:{color};{radius}opacity:{opacity:g}'></span>"
+            f"{text}</div>")
+
+
+def _legend(result: CoverageResult, circles: list[dict[str, Any]], edges: np.ndarray | None,
+            dist_circle: dict[str, Any] | None) -> str:
     fac = result.facilities
-    used_types = list(dict.fromkeys(fac.loc[fac["status"] == "used", "type"]))
+    used_types = list(dict.fromkeys(fac.loc[fac["status"] == "used", "type"])) if len(fac) else []
     labels = (fac.drop_duplicates("type").set_index("type")["type_label"].to_dict()
               if "type_label" in fac else {})
-    rows = [f"<div><span style='background:{TYPE_COLORS.get(t, '#000')};border-radius:50%'>"
-            f"</span>{_esc(labels.get(t, t))}</div>" for t in used_types]
-    rows += [f"<div><span style='background:{CIRCLE_COLORS[i % len(CIRCLE_COLORS)]};"
-             f"opacity:.5'></span>{_esc(c['name'])} {c['limit']:g} {_esc(c['unit'])}: "
-             f"{100 * (c.get('coverage_rate') or 0):.1f} % covered</div>"
+    rows = ["<div style='margin-top:3px;font-weight:bold'>设施 facilities</div>"]
+    rows += [_swatch(TYPE_COLORS.get(t, "#000"), esc(labels.get(t, t)), round_=True)
+             for t in used_types]
+    rows.append("<div style='margin-top:3px;font-weight:bold'>服务圈 service circles</div>")
+    rows += [_swatch(CIRCLE_COLORS[i % len(CIRCLE_COLORS)],
+                     f"{esc(c['name'])} {c['limit']:g} {esc(c['unit'])}: "
+                     f"{100 * (c.get('coverage_rate') or 0):.1f} % covered 覆盖", opacity=0.5)
              for i, c in enumerate(circles)]
-    rows.append(f"<div><span style='background:{GAP_COLOR};opacity:.6'></span>"
-                "服务缺口 gap area (unserved elderly)</div>")
-    title = _esc(result.summary.get("title") or "eldercare-coverage")
-    total = _fmt(result.summary.get("elderly_total"))
+    rows.append(_swatch(GAP_COLOR, "服务缺口 gap area (unserved elderly)", opacity=0.6))
+    if edges is not None:
+        rows.append("<div style='margin-top:3px;font-weight:bold'>老年人口 / 格网 elderly (60+) "
+                    "per cell</div><div>")
+        rows += [f"<span style='background:{color}' title='{edges[k]:g}–{edges[k + 1]:g}'>"
+                 "</span>" for k, color in enumerate(ELDERLY_COLORS[: edges.size - 1])]
+        rows.append(f" {edges[0]:g} – {edges[-1]:g}</div>")
+    if dist_circle is not None:
+        limit, unit = float(dist_circle["limit"]), esc(dist_circle["unit"])
+        rows.append(f"<div style='margin-top:3px;font-weight:bold'>距离 distance to nearest "
+                    f"facility ({esc(dist_circle['name'])})</div>")
+        lower = 0.0
+        for multiple, color in zip(DIST_LIMIT_MULTIPLES, DIST_COLORS[:-1], strict=True):
+            rows.append(_swatch(color, f"{lower * limit:g} – {multiple * limit:g} {unit}"))
+            lower = multiple
+        rows.append(_swatch(DIST_COLORS[-1], f"&gt; {lower * limit:g} {unit}"))
+        rows.append(_swatch(UNREACHABLE_COLOR, "unreachable 不可达"))
+    title = esc(result.summary.get("title") or "eldercare-coverage")
+    total = num(result.summary.get("elderly_total"))
     return (
         "<div id='ec-legend' style='position:fixed;bottom:24px;left:12px;z-index:9999;"
         "background:rgba(255,255,255,.92);padding:8px 10px;border-radius:6px;"
-        "font:12px/1.5 sans-serif;box-shadow:0 1px 4px rgba(0,0,0,.3);max-width:330px'>"
+        "font:12px/1.5 sans-serif;box-shadow:0 1px 4px rgba(0,0,0,.3);max-width:330px;"
+        "max-height:70vh;overflow:auto'>"
         "<style>#ec-legend span{display:inline-block;width:11px;height:11px;"
         "margin-right:6px;vertical-align:middle;border:1px solid #555}</style>"
         f"<div style='font-weight:bold;margin-bottom:3px'>{title}</div>"
-        f"<div>老年人 elderly (60+): {total}</div>" + "".join(rows) + "</div>"
+        f"<div>老年人 elderly (60+): {total}</div>" + "".join(rows)
+        + "<div style='color:#666'>点击格网查看 click the grid for a cell's values</div></div>"
     )
 
 
+def _metric_crs(result: CoverageResult) -> Any:
+    """A projected CRS for simplifying in metres: the UTM zone of the cells or facilities."""
+    for table in (result.population, result.facilities):
+        if table is not None and len(table) and table.crs is not None:
+            try:
+                return table.estimate_utm_crs()
+            except RuntimeError:
+                continue
+    return _WEB_MERCATOR
+
+
 def make_map(result: CoverageResult, *, m: folium.Map | None = None,
-             circles: list[str] | None = None, tiles: str | None = "OpenStreetMap") -> folium.Map:
+             circles: list[str] | None = None, tiles: str | None = "OpenStreetMap",
+             simplify_m: float = SIMPLIFY_M) -> folium.Map:
     """Draw a coverage result on a folium map.
 
     Parameters
@@ -302,11 +760,15 @@ def make_map(result: CoverageResult, *, m: folium.Map | None = None,
     m
         An existing map to draw on (e.g. in a notebook); a new one when None.
     circles
-        Names of the circles to draw (default: all of the run). Service areas and gap
-        areas of the first circle are shown, the others are switchable.
+        Names of the circles to draw (default: all of the run). The first one's service
+        area and gap areas are shown and its distances colour the distance image; the
+        others are switchable.
     tiles
         Base layer of a new map (folium's names); None for a blank background, which
         needs no internet to look right.
+    simplify_m
+        Tolerance in metres (in a projected CRS) by which polygons are simplified for
+        display; 0 keeps every vertex.
 
     Returns
     -------
@@ -319,34 +781,38 @@ def make_map(result: CoverageResult, *, m: folium.Map | None = None,
         known = ", ".join(c["name"] for c in all_circles)
         raise ValueError(f"unknown circle in {circles}; this run has: {known}")
     pop = result.population
-    bounds = pop.total_bounds if len(pop) else result.facilities.total_bounds
+    fac = result.facilities
+    bounds = pop.total_bounds if len(pop) else fac.total_bounds if len(fac) else np.full(4, np.nan)
     if m is None:
         m = folium.Map(tiles=tiles, control_scale=True, prefer_canvas=True)
         _html(m).add_child(Element(
             "<meta name='description' content='eldercare-coverage service-circle map'>"))
     if np.all(np.isfinite(bounds)):
         m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
+    metric_crs = _metric_crs(result)
+    options: dict[str, Any] = {"simplify_m": simplify_m, "metric_crs": metric_crs}
 
-    values = pop.loc[pop["elderly"] > 0, "elderly"].to_numpy() if len(pop) else np.array([1.0])
-    qs = np.unique(np.round(np.quantile(values, [0, 0.2, 0.4, 0.6, 0.8, 0.95, 1.0]), 1)) \
-        if values.size else np.array([0.0, 1.0])
-    if qs.size < 2:
-        qs = np.array([0.0, max(float(qs[0]), 1.0)])
-    colormap = cm.StepColormap(
-        ["#fff5eb", "#fdd0a2", "#fdae6b", "#fd8d3c", "#e6550d", "#a63603"][: qs.size - 1],
-        index=list(qs), vmin=float(qs[0]), vmax=float(qs[-1]),
-        caption="老年人口 / 格网 elderly (60+) per cell")
-
-    layers: list[folium.FeatureGroup] = [_population_layer(result, chosen, colormap)]
-    layers += _service_area_layers(result, chosen)
-    layers += _gap_layers(result, chosen)
-    layers += _unit_layers(result, chosen)
+    edges, dist_circle, click = None, None, None
+    grid: list[ImageOverlay] = []
+    if len(pop) and _present(pop.geometry.to_numpy()).any():
+        raster = grid_raster(pop.geometry)
+        edges = _elderly_edges(pop["elderly"].to_numpy(dtype=float))
+        grid = _grid_layers(result, chosen, raster, edges)
+        dist_circle = next((c for c in chosen if f"{c['name']}_dist" in pop), None)
+        click = GridClick(raster, cell_table(result, chosen), grid)
+    layers: list[folium.map.Layer] = [*grid]
+    layers += _ring_layers(result, **options)
+    layers += _service_area_layers(result, chosen, **options)
+    layers += _facility_area_layers(result, chosen, **options)
+    layers += _gap_layers(result, chosen, **options)
+    layers += _unit_layers(result, chosen, **options)
     layers += _facility_layers(result)
     for layer in layers:
         layer.add_to(m)
-    colormap.add_to(m)
+    if click is not None:
+        click.add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
-    _html(m).add_child(Element(_legend(result, chosen)))
+    _html(m).add_child(Element(_legend(result, chosen, edges, dist_circle)))
     return m
 
 

@@ -17,7 +17,6 @@ All user text (names, reasons, titles) is HTML-escaped.
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -25,6 +24,8 @@ from typing import Any
 
 import pandas as pd
 
+from ._html import esc as _e
+from ._html import num as _num
 from .result import CoverageResult
 
 _CSS = """
@@ -37,20 +38,6 @@ th{background:#f0f4f8}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .meta{color:#666}.ok{color:#1a7f37;font-weight:bold}.bad{color:#c62828;font-weight:bold}
 .big{font-size:1.25em;font-weight:bold}@media print{body{margin:0;max-width:none}}
 """
-
-
-def _e(value: Any) -> str:
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return html.escape(str(value))
-
-
-def _num(value: Any, digits: int = 0) -> str:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return _e(value)
-    return "–" if math.isnan(v) else f"{v:,.{digits}f}"
 
 
 def _pct(value: Any) -> str:
