@@ -278,11 +278,12 @@ def drawn_areas(
     """
     tolerance = grid.pixel_m / grid.fine / 2
 
-    def label(c: np.ndarray | None, s: np.ndarray | None) -> np.ndarray | None:
-        return None if c is None or s is None else np.where(c <= limit_cost, s + 1, 0)
+    def label(c: np.ndarray, s: np.ndarray) -> np.ndarray:
+        return np.where(c <= limit_cost, s + 1, 0)
 
-    rows, staircase = polygons_by_value(grid, label(cost, source),
-                                        label(fine_cost, fine_source))
+    fine_label = None if fine_cost is None or fine_source is None else label(fine_cost,
+                                                                           fine_source)
+    rows, staircase = polygons_by_value(grid, label(cost, source), fine_label)
     geoms = simplified_coverage(staircase, tolerance)
     # the area is polygonised on its own: GDAL's polygons of neighbouring catchments do not
     # always share their vertices (a T where a third one meets), so a coverage union of
@@ -298,13 +299,12 @@ def drawn_bands(grid: DrawGrid, cost: np.ndarray, breaks: np.ndarray,
     """The ground in each distance band ``[0, b0]``, ``(b0, b1]``, ... up to the last break."""
     breaks = np.asarray(breaks, dtype=float)
 
-    def band(c: np.ndarray | None) -> np.ndarray | None:
-        if c is None:
-            return None
+    def band(c: np.ndarray) -> np.ndarray:
         b = np.searchsorted(breaks, c, side="left") + 1
         return np.where(b > len(breaks), 0, b)
 
-    vals, geoms = polygons_by_value(grid, band(cost), band(fine_cost))
+    vals, geoms = polygons_by_value(grid, band(cost),
+                                    None if fine_cost is None else band(fine_cost))
     geoms = simplified_coverage(geoms, grid.pixel_m / grid.fine / 2)
     out = [shapely.Polygon()] * len(breaks)
     for v, g in zip(vals, geoms, strict=True):
