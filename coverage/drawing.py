@@ -18,7 +18,8 @@ pixels written over them, so the areas are sharpest where the people are.
 
 Pixels are turned into polygons by GDAL's polygonize (:func:`rasterio.features.shapes`),
 then the staircase of pixel edges is simplified by half a pixel (catchments together,
-as a coverage, so neighbours keep sharing their edges). A drawn boundary is within
+as a coverage, so neighbours keep sharing their edges). The fine pixels serve the service
+areas; catchments and bands are drawn on the coarse pixels (a tenth of the vertices). A drawn boundary is within
 about a pixel of the true one; tests check that the drawn areas agree with the
 point-wise distances on at least 99 % of points sampled evenly over the ground.
 
@@ -254,7 +255,7 @@ def simplified_coverage(geoms: np.ndarray, tolerance_m: float) -> np.ndarray:
 
 def drawn_areas(
     grid: DrawGrid, cost: np.ndarray, source: np.ndarray, limit_cost: float,
-    *, fine_cost: np.ndarray | None = None, fine_source: np.ndarray | None = None,
+    *, fine_cost: np.ndarray | None = None,
 ) -> tuple[shapely.Geometry, pd.DataFrame]:
     """A circle's service area and its facilities' catchments on the drawing grid.
 
@@ -267,8 +268,9 @@ def drawn_areas(
         the facility table (see :meth:`~eldercare_coverage.field.FacilityReach.at`).
     limit_cost
         The circle's limit in engine cost.
-    fine_cost, fine_source
-        The same at the population pixels (drawn over the coarse pixels), or None.
+    fine_cost
+        The same cost at the population pixels (drawn over the coarse pixels for the
+        area), or None.
 
     Returns
     -------
@@ -276,36 +278,22 @@ def drawn_areas(
         The dissolved service area, and a table with ``facility`` (row in the facility
         table) and ``geometry`` (its catchment) for every facility that has one.
     """
-    tolerance = grid.pixel_m / grid.fine / 2
-
-    def label(c: np.ndarray, s: np.ndarray) -> np.ndarray:
-        return np.where(c <= limit_cost, s + 1, 0)
-
-    fine_label = None if fine_cost is None or fine_source is None else label(fine_cost,
-                                                                           fine_source)
-    rows, staircase = polygons_by_value(grid, label(cost, source), fine_label)
-    geoms = simplified_coverage(staircase, tolerance)
-    # the area is polygonised on its own: GDAL's polygons of neighbouring catchments do not
-    # always share their vertices (a T where a third one meets), so a coverage union of
-    # them can fail, and a general union costs more than a second polygonize
     fine_inside = None if fine_cost is None else (fine_cost <= limit_cost).astype(np.int32)
     _, whole = polygons_by_value(grid, (cost <= limit_cost).astype(np.int32), fine_inside)
-    area = shapely.simplify(whole[0], tolerance) if len(whole) else shapely.Polygon()
+    area = shapely.simplify(whole[0], grid.pixel_m / grid.fine / 2) if len(whole) \
+        else shapely.Polygon()
+    # catchments on the coarse pixels only: a partition for GIS, a tenth of the vertices
+    rows, staircase = polygons_by_value(grid, np.where(cost <= limit_cost, source + 1, 0))
+    geoms = simplified_coverage(staircase, grid.pixel_m / 2)
     return area, pd.DataFrame({"facility": rows - 1, "geometry": geoms})
 
 
-def drawn_bands(grid: DrawGrid, cost: np.ndarray, breaks: np.ndarray,
-                fine_cost: np.ndarray | None = None) -> list[shapely.Geometry]:
-    """The ground in each distance band ``[0, b0]``, ``(b0, b1]``, ... up to the last break."""
-    breaks = np.asarray(breaks, dtype=float)
-
-    def band(c: np.ndarray) -> np.ndarray:
-        b = np.searchsorted(breaks, c, side="left") + 1
-        return np.where(b > len(breaks), 0, b)
-
-    vals, geoms = polygons_by_value(grid, band(cost),
-                                    None if fine_cost is None else band(fine_cost))
-    geoms = simplified_coverage(geoms, grid.pixel_m / grid.fine / 2)
+def drawn_bands(grid: DrawGrid, cost: np.ndarray, breaks: np.ndarray) -> list[shapely.Geometry]:
+    """The ground in each distance band ``[0, b0]``, ``(b0, b1]``, ... up to the last break
+    (on the coarse pixels)."""
+    band = np.searchsorted(np.asarray(breaks, dtype=float), cost, side="left") + 1
+    vals, geoms = polygons_by_value(grid, np.where(band > len(breaks), 0, band))
+    geoms = simplified_coverage(geoms, grid.pixel_m / 2)
     out = [shapely.Polygon()] * len(breaks)
     for v, g in zip(vals, geoms, strict=True):
         out[v - 1] = g

@@ -407,8 +407,7 @@ def draw_polygons(
     for c, lim, summ in zip(policy.circles, facilities.circles, measures.circles, strict=True):
         cost, source = field_on_grid(lim.sources)
         _, fld = fields.of(lim.sources)
-        area, catch = drawn_areas(grid, cost, source, lim.limit_cost,
-                                  fine_cost=fld.pixel_cost, fine_source=fld.pixel_source)
+        area, catch = drawn_areas(grid, cost, source, lim.limit_cost, fine_cost=fld.pixel_cost)
         sa_rows.append({"circle": c.name, "label_zh": c.label_zh, "label_en": c.label_en,
                         "limit": float(c.limit), "unit": c.unit,
                         "elderly_covered": summ["elderly_covered"], "geometry": area})
@@ -424,8 +423,7 @@ def draw_polygons(
                             "geometry": drawn.get(int(i), shapely.Polygon())})
     for (r, sources), summ in zip(facilities.rings, measures.rings, strict=True):
         cost, _ = field_on_grid(sources)
-        bands = drawn_bands(grid, cost, np.asarray(r.breaks, dtype=float),
-                            fields.of(sources)[1].pixel_cost)
+        bands = drawn_bands(grid, cost, np.asarray(r.breaks, dtype=float))
         lower = [0.0, *r.breaks[:-1]]
         for k, geom in enumerate(bands):
             ring_rows.append({"rings": r.name, "band": summ["bands"][k]["band"],
