@@ -7,7 +7,8 @@ download is cached twice, in ``cache_dir`` (default ``settings.cache_dir``, see
 is answered from disk) and the projected network as ``.npz`` (reloads in milliseconds).
 
 The ways are filtered for walking exactly as files are (:func:`eldercare_coverage.network.walkable`,
-the same extra tags), so a download and an OSM file of the same data give the same graph.
+the same extra tags, every way both ways), so a download and an OSM file of the same data
+give the same graph.
 
 Examples
 --------
@@ -34,6 +35,7 @@ from ._errors import NetworkError
 from .network import (
     _EXTRA_WAY_TAGS,
     StreetNetwork,
+    WalkRule,
     _keep_mode_edges,
     _osmnx_way_tags,
     network_from_graph,
@@ -87,6 +89,23 @@ def _bounded_retries(retries: int) -> Iterator[None]:
         yield
     finally:
         ox.settings.requests_kwargs = before
+
+
+@contextlib.contextmanager
+def _both_ways(mode: str) -> Iterator[None]:
+    """For walking, osmnx adds every way in both directions (as graph_from_file reads files).
+
+    The query is osmnx's network type ``all`` (our own filter runs after), which osmnx
+    builds one-way; network types listed in ``bidirectional_network_types`` are built both
+    ways, so ``all`` is listed there while a walking download runs (restored after).
+    """
+    before = list(ox.settings.bidirectional_network_types)
+    if mode == "walk":
+        ox.settings.bidirectional_network_types = [*before, "all"]
+    try:
+        yield
+    finally:
+        ox.settings.bidirectional_network_types = before
 
 
 @contextlib.contextmanager
@@ -155,7 +174,7 @@ def download_graph(*, place: str | None = None, polygon: Any = None,
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     kw: dict[str, Any] = {"network_type": "all", "simplify": False, "retain_all": True}
     try:
-        with (_http_cache(folder / "http"), _osmnx_way_tags(_EXTRA_WAY_TAGS),
+        with (_http_cache(folder / "http"), _osmnx_way_tags(_EXTRA_WAY_TAGS), _both_ways(mode),
               _bounded_retries(_settings.download_busy_retries)):
             if "place" in q:
                 G = ox.graph_from_place(q["place"], **kw)
@@ -191,8 +210,8 @@ def download_network(*, place: str | None = None, polygon: Any = None,
     """
     q = _query(place, polygon, bbox)
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    key = json.dumps({**q, "mode": mode, "exclude": sorted(_settings.walk_exclude_highway)},
-                     sort_keys=True, ensure_ascii=False)
+    key = json.dumps({**q, "mode": mode, "walk_rule": WalkRule.from_settings().as_dict(),
+                      "both_ways": True}, sort_keys=True, ensure_ascii=False)
     entry = folder / f"download-{hashlib.sha256(key.encode()).hexdigest()[:32]}.npz"
     if entry.exists():
         try:

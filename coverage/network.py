@@ -5,10 +5,12 @@ and, per edge, its end nodes, its geometry (oriented from ``u`` to ``v``) and it
 length in metres, all in a projected CRS. Walking networks are undirected: each
 physical street appears once.
 
-Sources: OSM XML (``.osm``, ``.osm.bz2``, ``.osm.gz``) read through
-:func:`osmnx.graph_from_xml`, OSM PBF (``.osm.pbf``, through the same XML path, see
-:mod:`eldercare_coverage.osm_pbf`) and GraphML saved by osmnx. Any osmnx graph can be passed to
-:func:`network_from_graph` (the seam for place downloads, which return osmnx graphs too).
+Sources: OSM XML (``.osm``, ``.osm.bz2``, ``.osm.gz``) and PBF (``.osm.pbf``) read with
+pyosmium straight into arrays (:mod:`eldercare_coverage.osm_reader`), and GraphML saved by
+osmnx. Any osmnx graph can be passed to :func:`network_from_graph` (the seam for place
+downloads, which return osmnx graphs too). Every reader keeps the same ways, with one rule
+applied to each OSM way before simplification (:func:`walkable`, its values in
+``settings.walk_*``), and simplifies as osmnx does for walking.
 
 Lengths are the planar lengths of the projected edge geometries, so that partial
 edges, access legs and whole edges are measured the same way (the UTM scale error
@@ -18,8 +20,11 @@ near a zone's edge is below 0.05 %).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
-from collections.abc import Iterator
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -31,9 +36,13 @@ import numpy as np
 import osmnx as ox
 import pyproj
 import shapely
+from pyproj.aoi import AreaOfInterest
+from pyproj.database import query_utm_crs_info
 from scipy import sparse
 
 from ._errors import InputFileError, NetworkError
+from .osm_pbf import street_xml_from_pbf
+from .osm_reader import read_ways, streets_from_ways
 from .settings import settings as _settings
 
 if TYPE_CHECKING:
@@ -47,8 +56,10 @@ PBF_SUFFIXES = (".osm.pbf", ".pbf")
 MODES = ("walk",)  # what the distance engine (StreetNetwork) supports
 GRAPH_MODES = ("walk", "drive")  # what the readers can filter a graph for
 
-# OSM way tags the walking filter needs beyond osmnx's defaults.
-_EXTRA_WAY_TAGS = ("foot", "sidewalk", "bridge", "layer", "tunnel", "motor_vehicle", "motorcar")
+# OSM way tags the mode filters need beyond osmnx's defaults (the walking rule's own keys,
+# which a user may extend in the settings, are added by _osmnx_way_tags).
+_EXTRA_WAY_TAGS = ("foot", "sidewalk", "sidewalk:both", "sidewalk:left", "sidewalk:right",
+                   "bridge", "layer", "tunnel", "motor_vehicle", "motorcar")
 
 
 @dataclass(eq=False)
@@ -172,9 +183,14 @@ def cheapest_edges_csr(row: np.ndarray, col: np.ndarray, weight: np.ndarray,
 
 @contextlib.contextmanager
 def _osmnx_way_tags(extra: tuple[str, ...]) -> Iterator[None]:
-    """Temporarily add way tags to osmnx's ``useful_tags_way`` (restored afterwards)."""
+    """Temporarily add way tags to osmnx's ``useful_tags_way`` (restored afterwards).
+
+    The keys the walking rule reads (:meth:`WalkRule.keys`) are always added, so a tag a
+    user adds to the rule reaches the graph too.
+    """
     before = list(ox.settings.useful_tags_way)
-    ox.settings.useful_tags_way = list(dict.fromkeys([*before, *extra]))
+    keys = (*extra, *WalkRule.from_settings().keys())
+    ox.settings.useful_tags_way = list(dict.fromkeys([*before, *keys]))
     try:
         yield
     finally:
@@ -189,39 +205,118 @@ def _values(value: Any) -> list[str]:
     return [str(value)]
 
 
-def walkable(data: dict[str, Any], *, exclude_highway: frozenset[str] | None = None) -> bool:
+@dataclass(frozen=True)
+class WalkRule:
+    """The walking rule's values (see :func:`walkable`); by default those of the settings.
+
+    Attributes
+    ----------
+    exclude_highway
+        ``highway`` values walking never uses (``settings.walk_exclude_highway``).
+    foot_only_highway
+        ``highway`` values walked only with an allowing ``foot`` tag
+        (``settings.walk_foot_only_highway``).
+    foot_allowed
+        ``foot`` values that allow walking (``settings.walk_foot_allowed``).
+    exclude_tags
+        ``{key: values}`` that keep a way out whatever ``foot`` says
+        (``settings.walk_exclude_tags``).
+    restricted_tags
+        ``{key: values}`` that keep a way out unless ``foot`` allows it
+        (``settings.walk_restricted_tags``).
+    """
+
+    exclude_highway: frozenset[str]
+    foot_only_highway: frozenset[str]
+    foot_allowed: frozenset[str]
+    exclude_tags: Mapping[str, frozenset[str]]
+    restricted_tags: Mapping[str, frozenset[str]]
+
+    @classmethod
+    def from_settings(cls) -> WalkRule:
+        """The rule as the settings hold it now."""
+        return cls(
+            exclude_highway=frozenset(_settings.walk_exclude_highway),
+            foot_only_highway=frozenset(_settings.walk_foot_only_highway),
+            foot_allowed=frozenset(_settings.walk_foot_allowed),
+            exclude_tags={k: frozenset(v) for k, v in _settings.walk_exclude_tags.items()},
+            restricted_tags={k: frozenset(v)
+                             for k, v in _settings.walk_restricted_tags.items()},
+        )
+
+    def keys(self) -> tuple[str, ...]:
+        """The OSM tag keys the rule reads, ``highway`` first."""
+        return tuple(dict.fromkeys(["highway", "foot", *self.exclude_tags,
+                                    *self.restricted_tags]))
+
+    def as_dict(self) -> dict[str, Any]:
+        """The rule as sorted lists (JSON): for cache keys and the report's method section.
+
+        Examples
+        --------
+        >>> WalkRule.from_settings().as_dict()["foot_only_highway"]
+        ['cycleway']
+        """
+        return {
+            "exclude_highway": sorted(self.exclude_highway),
+            "foot_only_highway": sorted(self.foot_only_highway),
+            "foot_allowed": sorted(self.foot_allowed),
+            "exclude_tags": {k: sorted(v) for k, v in sorted(self.exclude_tags.items())},
+            "restricted_tags": {k: sorted(v) for k, v in sorted(self.restricted_tags.items())},
+        }
+
+
+def walkable(data: Mapping[str, Any], *, rule: WalkRule | None = None) -> bool:
     """Whether walking may use an OSM way with these tags.
 
-    The rule follows osmnx's ``walk`` network filter: a ``highway`` is needed,
-    motorways, construction and similar are excluded, and so are ``area=yes``,
-    ``foot=no`` and ``access=private`` (unless ``foot`` allows it) and
-    ``service=private``. Ways merged from several OSM ways (lists of values) are
-    kept if any of their highway values is walkable.
+    osmnx's ``walk`` filter, applied to each OSM way before simplification: a ``highway``
+    is needed and must not be one walking never uses (``settings.walk_exclude_highway``:
+    motorways, construction, ...); ``area=yes``, ``foot=no`` and ``sidewalk``,
+    ``sidewalk:both``, ``sidewalk:left`` or ``sidewalk:right`` = ``separate`` (the
+    sidewalk is drawn as its own way) keep a way out (``settings.walk_exclude_tags``);
+    ``access=private`` and ``service=private`` keep it out too
+    (``settings.walk_restricted_tags``), and so does a ``highway`` pedestrians may not use
+    by default (``settings.walk_foot_only_highway``: ``cycleway``, as in OSM's default
+    access table), unless ``foot`` is ``yes``, ``designated`` or ``permissive``
+    (``settings.walk_foot_allowed``): a shared foot-and-cycle path walks, a bare cycleway
+    does not.
+
+    An osmnx edge merged from several ways holds lists of values: it is walkable when one
+    of its ``highway`` values is and none of its other values keeps it out.
+
+    Parameters
+    ----------
+    data
+        The way's tags (or an osmnx edge's attributes).
+    rule
+        The rule's values; None: ``WalkRule.from_settings()``.
 
     Examples
     --------
-    >>> walkable({"highway": "residential"})
-    True
-    >>> walkable({"highway": "motorway"})
+    >>> walkable({"highway": "residential"}), walkable({"highway": "motorway"})
+    (True, False)
+    >>> walkable({"highway": "cycleway"}), walkable({"highway": "cycleway", "foot": "designated"})
+    (False, True)
+    >>> walkable({"highway": "service", "access": "private"})
     False
     >>> walkable({"highway": "service", "access": "private", "foot": "yes"})
     True
-    >>> walkable({"waterway": "river"})
+    >>> walkable({"highway": "secondary", "sidewalk": "separate"})
     False
+    >>> walkable({"highway": "footway", "foot": "no"}), walkable({"waterway": "river"})
+    (False, False)
     """
-    excluded = _settings.walk_exclude_highway if exclude_highway is None else exclude_highway
-    highways = _values(data.get("highway"))
-    if not highways or all(h in excluded for h in highways):
+    rule = WalkRule.from_settings() if rule is None else rule
+    foot_allowed = not rule.foot_allowed.isdisjoint(_values(data.get("foot")))
+    if not any(h not in rule.exclude_highway
+               and (foot_allowed or h not in rule.foot_only_highway)
+               for h in _values(data.get("highway"))):
         return False
-    if "yes" in _values(data.get("area")):
+    if any(not values.isdisjoint(_values(data.get(key)))
+           for key, values in rule.exclude_tags.items()):
         return False
-    foot = set(_values(data.get("foot")))
-    if foot and foot <= {"no"}:
-        return False
-    foot_allowed = bool(foot & {"yes", "designated", "permissive"})
-    if "private" in _values(data.get("access")) and not foot_allowed:
-        return False
-    return not ("private" in _values(data.get("service")) and not foot_allowed)
+    return foot_allowed or all(values.isdisjoint(_values(data.get(key)))
+                               for key, values in rule.restricted_tags.items())
 
 
 _DRIVE_EXCLUDE_HIGHWAY = frozenset({
@@ -255,8 +350,12 @@ def drivable(data: dict[str, Any]) -> bool:
 def _keep_mode_edges(G: nx.MultiDiGraph, mode: str) -> nx.MultiDiGraph:
     if mode not in GRAPH_MODES:
         raise NetworkError(f"mode was {mode!r} but is expected to be in {GRAPH_MODES}")
-    keep = walkable if mode == "walk" else drivable
-    drop = [(u, v, k) for u, v, k, d in G.edges(keys=True, data=True) if not keep(d)]
+    if mode == "walk":
+        rule = WalkRule.from_settings()
+        drop = [(u, v, k) for u, v, k, d in G.edges(keys=True, data=True)
+                if not walkable(d, rule=rule)]
+    else:
+        drop = [(u, v, k) for u, v, k, d in G.edges(keys=True, data=True) if not drivable(d)]
     G.remove_edges_from(drop)
     G.remove_nodes_from([n for n in list(G.nodes) if G.degree(n) == 0])
     return G
@@ -271,18 +370,21 @@ def _suffix(path: Path) -> str:
 
 
 def graph_from_file(path: str | Path, *, mode: str = "walk") -> nx.MultiDiGraph:
-    """Read a street graph (WGS-84, osmnx conventions) from an OSM XML or GraphML file.
+    """Read a street graph (WGS-84, osmnx conventions) from an OSM XML, PBF or GraphML file.
 
     Ways that ``mode`` cannot use are removed before simplification, every
-    connected component is kept (an island of streets is reported, not dropped).
+    connected component is kept (an island of streets is reported, not dropped). The
+    engine's arrays come faster from :func:`load_network`; this osmnx graph is for
+    delivery (``drive``) graphs and for users who want osmnx's own objects.
 
     Parameters
     ----------
     path
         ``.osm``/``.osm.bz2``/``.osm.gz`` (OSM XML), ``.osm.pbf`` or ``.graphml`` (osmnx).
     mode
-        ``"walk"`` (undirected use later) or ``"drive"`` (osmnx's drive filter; one-way
-        streets stay one-way in the directed graph), one of :data:`GRAPH_MODES`.
+        ``"walk"`` (every way both ways, as osmnx builds its walking graphs) or ``"drive"``
+        (osmnx's drive filter; one-way streets stay one-way in the directed graph), one
+        of :data:`GRAPH_MODES`.
 
     Returns
     -------
@@ -300,9 +402,7 @@ def graph_from_file(path: str | Path, *, mode: str = "walk") -> nx.MultiDiGraph:
             raise InputFileError(f"{path}: cannot read GraphML ({exc})") from exc
         return _keep_mode_edges(G, mode)
     if suffix in PBF_SUFFIXES:
-        from .osm_pbf import graph_from_pbf
-
-        return graph_from_pbf(path, mode=mode)
+        return _graph_from_pbf(path, mode=mode)
     if suffix not in XML_SUFFIXES:
         raise InputFileError(
             f"{path}: unknown network format {suffix!r}; expected one of "
@@ -310,7 +410,10 @@ def graph_from_file(path: str | Path, *, mode: str = "walk") -> nx.MultiDiGraph:
         )
     try:
         with _osmnx_way_tags(_EXTRA_WAY_TAGS):
-            G = ox.graph_from_xml(path, simplify=False, retain_all=True, bidirectional=False)
+            # walking uses a one-way street both ways: osmnx's walk graphs are bidirectional,
+            # so a one-way stretch does not split a street into extra edges either
+            G = ox.graph_from_xml(path, simplify=False, retain_all=True,
+                                  bidirectional=mode == "walk")
     except Exception as exc:  # ParseError, InsufficientResponseError, ...
         raise InputFileError(f"{path}: cannot read OSM XML ({type(exc).__name__}: {exc})") from exc
     G = _keep_mode_edges(G, mode)
@@ -319,17 +422,168 @@ def graph_from_file(path: str | Path, *, mode: str = "walk") -> nx.MultiDiGraph:
     return ox.simplify_graph(G)
 
 
-def _oriented(geom: shapely.LineString, start: np.ndarray) -> shapely.LineString:
-    coords = shapely.get_coordinates(geom)
-    d_first = np.hypot(*(coords[0] - start))
-    d_last = np.hypot(*(coords[-1] - start))
-    return geom if d_first <= d_last else shapely.LineString(coords[::-1])
+def _graph_from_pbf(path: Path, *, mode: str) -> nx.MultiDiGraph:
+    """osmnx's graph of a PBF: its streets written as OSM XML (osm_pbf) and read as XML."""
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="eldercare-pbf-") as tmp:
+        xml = Path(tmp) / (path.name.split(".")[0] + ".osm")
+        n_ways = street_xml_from_pbf(path, xml)
+        G = graph_from_file(xml, mode=mode)
+    G.graph["source"] = str(path)
+    log.info("%s: %d street ways, graph with %d nodes in %.1f s", path, n_ways,
+             G.number_of_nodes(), time.perf_counter() - started)
+    return G
+
+
+def utm_crs(lon: np.ndarray, lat: np.ndarray) -> pyproj.CRS:
+    """The UTM (or polar UPS) zone osmnx projects these WGS-84 nodes to.
+
+    osmnx's rule (``projection.project_gdf``): UPS north or south when the nodes' centroid
+    lies beyond 84 N or 80 S, else the UTM zone of the centre of their bounding box
+    (geopandas' ``estimate_utm_crs``).
+
+    Examples
+    --------
+    >>> utm_crs(np.array([121.24, 121.49]), np.array([28.31, 28.45])).to_epsg()
+    32651
+    >>> utm_crs(np.array([24.93, 24.95]), np.array([60.16, 60.17])).to_epsg()
+    32635
+    """
+    lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    if lat.mean() < -80:
+        return pyproj.CRS.from_epsg(32761)
+    if lat.mean() > 84:
+        return pyproj.CRS.from_epsg(32661)
+    centre_lon = (lon.min() + lon.max()) / 2
+    centre_lat = (lat.min() + lat.max()) / 2
+    zones = query_utm_crs_info(datum_name="WGS 84", area_of_interest=AreaOfInterest(
+        west_lon_degree=centre_lon, south_lat_degree=centre_lat,
+        east_lon_degree=centre_lon, north_lat_degree=centre_lat))
+    return pyproj.CRS.from_epsg(zones[0].code)
+
+
+def _target_crs(to_crs: Any, lon: np.ndarray, lat: np.ndarray, *, source: str) -> pyproj.CRS:
+    """``to_crs`` checked to be projected, or the UTM zone of the nodes when None."""
+    if to_crs is None:
+        return utm_crs(lon, lat)
+    crs = pyproj.CRS.from_user_input(to_crs)
+    if not crs.is_projected:
+        raise NetworkError(f"{source}: to_crs {crs.to_string()} is not projected; the "
+                           "network needs metres (pass a UTM zone, or None to pick one)")
+    return crs
+
+
+def _project_lines(geoms: np.ndarray, transformer: pyproj.Transformer) -> np.ndarray:
+    """The lines with every vertex transformed, in one call."""
+    return np.asarray(shapely.transform(
+        geoms, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))),
+        dtype=object)
+
+
+def describe(net: StreetNetwork, *, started: float,
+             bounds_wgs84: tuple[float, float, float, float] | None = None) -> StreetNetwork:
+    """Record the network's components and WGS-84 bounds in ``net.meta`` and log its size.
+
+    Parameters
+    ----------
+    net
+        A network just built.
+    started
+        ``time.perf_counter()`` when reading began (the log line gives the time taken).
+    bounds_wgs84
+        ``(west, south, east, north)`` of the nodes when the reader knows it; else the
+        projected bounds are transformed back.
+    """
+    n_comp = int(sparse.csgraph.connected_components(net.csr, directed=False)[0])
+    if bounds_wgs84 is None:
+        to_wgs84 = pyproj.Transformer.from_crs(net.crs, 4326, always_xy=True)
+        bounds_wgs84 = to_wgs84.transform_bounds(*net.bounds())
+    net.meta["components"] = n_comp
+    net.meta["bounds_wgs84"] = [round(float(b), 7) for b in bounds_wgs84]
+    log.info("network %s: %d nodes, %d edges, %d connected components, CRS %s, in %.2f s",
+             net.source, net.n_nodes, net.n_edges, n_comp, net.crs.to_string(),
+             time.perf_counter() - started)
+    return net
+
+
+def _twins(end_lo: np.ndarray, end_hi: np.ndarray, way_key: np.ndarray,
+           geoms: np.ndarray) -> np.ndarray:
+    """Which edges repeat an earlier one: the same ends, ways and geometry, either way round.
+
+    osmnx's ``to_undirected`` rule (``convert._is_duplicate_edge``): the two directions of a
+    two-way street are one street; parallel streets (other ways or another shape) stay.
+
+    Examples
+    --------
+    >>> line = shapely.LineString([(0, 0), (1, 1), (2, 0)])
+    >>> geoms = np.array([line, line.reverse(), line, shapely.LineString([(0, 0), (2, 0)])])
+    >>> _twins(np.zeros(4, int), np.ones(4, int), np.array([7, 7, 8, 7]), geoms).tolist()
+    [False, True, False, False]
+    """
+    coords, owner = shapely.get_coordinates(geoms, return_index=True)
+    n_coords = np.bincount(owner, minlength=len(geoms))
+    start = np.concatenate([[0], np.cumsum(n_coords)[:-1]])
+    first, last = coords[start], coords[start + n_coords - 1]
+    # a canonical direction per edge: from its lexicographically smaller end (rings: below)
+    forward = (first[:, 0] < last[:, 0]) | ((first[:, 0] == last[:, 0])
+                                            & (first[:, 1] <= last[:, 1]))
+    order = np.lexsort((n_coords, way_key, end_hi, end_lo))
+    key = np.column_stack([end_lo, end_hi, way_key, n_coords])[order]
+    new_group = np.concatenate([[True], (key[1:] != key[:-1]).any(axis=1)])
+    group = np.cumsum(new_group) - 1
+    group_size = np.bincount(group)[group]  # per position in `order`
+    ring = (first == last).all(axis=1)
+    twin = np.zeros(len(geoms), dtype=bool)
+
+    # groups of two (nearly every two-way street of a bidirectional graph): each pair's
+    # canonical coordinates compared at once
+    pair_at = np.flatnonzero(new_group & (group_size == 2))
+    a, b = order[pair_at], order[pair_at + 1]
+    plain = ~(ring[a] | ring[b])
+    a, b = a[plain], b[plain]
+    pair_of = np.repeat(np.arange(len(a)), n_coords[a])  # the pair of each compared vertex
+    j = np.arange(len(pair_of)) - np.repeat(np.cumsum(n_coords[a]) - n_coords[a], n_coords[a])
+
+    def canonical(e: np.ndarray) -> np.ndarray:
+        """Index into ``coords`` of the j-th vertex of edges ``e`` in canonical direction."""
+        e = e[pair_of]
+        return np.where(forward[e], start[e] + j, start[e] + n_coords[e] - 1 - j)
+
+    mismatch = (coords[canonical(a)] != coords[canonical(b)]).any(axis=1)
+    same = np.bincount(pair_of, weights=mismatch, minlength=len(a)) == 0
+    twin[np.maximum(a, b)[same]] = True
+
+    # the rest (larger groups, rings): vertex sequences compared whole, one edge at a time
+    rest = np.zeros(len(geoms), dtype=bool)
+    rest[order[group_size > 2]] = True
+    rest[order[pair_at][~plain]] = rest[order[pair_at + 1][~plain]] = True
+    seen: set[tuple[int, int, int, bytes]] = set()
+    for e in np.flatnonzero(rest):
+        xy = coords[start[e]:start[e] + n_coords[e]]
+        shape = min(xy.tobytes(), xy[::-1].tobytes())
+        k = (int(end_lo[e]), int(end_hi[e]), int(way_key[e]), shape)
+        twin[e] = k in seen
+        seen.add(k)
+    return twin
+
+
+def check_engine_mode(mode: str) -> None:
+    """Raise :class:`NetworkError` unless the distance engine supports ``mode``."""
+    if mode not in MODES:
+        raise NetworkError(
+            f"mode was {mode!r} but the distance engine supports {MODES}: delivery ('drive') "
+            "networks are read as directed graphs (graph_from_file(path, mode='drive')); their "
+            "travel-time distances come with the meal-delivery circles")
 
 
 def network_from_graph(
     G: nx.MultiDiGraph, *, mode: str = "walk", to_crs: Any = None, source: str = ""
 ) -> StreetNetwork:
     """Flatten an osmnx graph into a projected :class:`StreetNetwork`.
+
+    Each street once: the two directions of a two-way street (same ways, same geometry
+    reversed) become one edge, as :func:`osmnx.convert.to_undirected` makes them; the arrays
+    are built from the graph's edge list directly.
 
     Parameters
     ----------
@@ -338,7 +592,7 @@ def network_from_graph(
     mode
         Travel mode; ``walk`` makes the network undirected, one edge per street.
     to_crs
-        Projected CRS to use; by default osmnx picks the UTM zone of the graph.
+        Projected CRS to use; by default osmnx's UTM zone of the graph's nodes.
     source
         Description kept in the result.
 
@@ -346,71 +600,89 @@ def network_from_graph(
     -------
     StreetNetwork
     """
-    if mode not in MODES:
-        raise NetworkError(
-            f"mode was {mode!r} but the distance engine supports {MODES}: delivery ('drive') "
-            "networks are read as directed graphs (graph_from_file(path, mode='drive')); their "
-            "travel-time distances come with the meal-delivery circles")
+    started = time.perf_counter()
+    check_engine_mode(mode)
     if G.number_of_edges() == 0:
         raise NetworkError(f"{source or 'graph'}: the street network has no edges")
     if "crs" not in G.graph:
         raise NetworkError(f"{source or 'graph'}: graph has no 'crs' attribute (osmnx graphs do)")
     crs = pyproj.CRS.from_user_input(G.graph["crs"])
-    if to_crs is not None or not crs.is_projected:
-        G = ox.project_graph(G, to_crs=to_crs)
-    crs = pyproj.CRS.from_user_input(G.graph["crs"])
-    U = ox.convert.to_undirected(G)
 
-    nodes = list(U.nodes)
+    nodes = list(G.nodes)
     index = {n: i for i, n in enumerate(nodes)}
-    node_xy = np.array([(U.nodes[n]["x"], U.nodes[n]["y"]) for n in nodes], dtype=float)
-    us, vs, geoms, highways = [], [], [], []
-    for u, v, data in U.edges(data=True):
-        iu, iv = index[u], index[v]
-        geom = data.get("geometry")
-        if geom is None:
-            geom = shapely.LineString([node_xy[iu], node_xy[iv]])
-        else:
-            geom = _oriented(geom, node_xy[iu])
-        us.append(iu)
-        vs.append(iv)
-        geoms.append(geom)
+    node_xy = np.array([(d["x"], d["y"]) for _, d in G.nodes(data=True)], dtype=float)
+    edge_u, edge_v, way_key, geoms, highways = [], [], [], [], []
+    way_codes: dict[Any, int] = {}  # an osmid, or the set of a merged edge's, as a number
+    for u, v, data in G.edges(data=True):
+        edge_u.append(index[u])
+        edge_v.append(index[v])
+        osmid = data.get("osmid")
+        ways = frozenset(osmid) if isinstance(osmid, list) else osmid
+        way_key.append(way_codes.setdefault(ways, len(way_codes)))
+        geoms.append(data.get("geometry"))
         hw = _values(data.get("highway"))
         highways.append(hw[0] if hw else "")
-    edge_geometry = np.array(geoms, dtype=object)
+    u_arr, v_arr = np.array(edge_u, dtype=np.int64), np.array(edge_v, dtype=np.int64)
+    edge_geometry = np.empty(len(geoms), dtype=object)
+    edge_geometry[:] = geoms
+    # osmnx leaves the geometry off an edge that is one straight segment
+    straight = np.flatnonzero(shapely.is_missing(edge_geometry))
+    edge_geometry[straight] = shapely.linestrings(
+        np.stack([node_xy[u_arr[straight]], node_xy[v_arr[straight]]], axis=1))
+
+    if to_crs is not None or not crs.is_projected:
+        lonlat = node_xy
+        if not crs.equals(pyproj.CRS.from_epsg(4326)):
+            lonlat = np.column_stack(pyproj.Transformer.from_crs(
+                crs, 4326, always_xy=True).transform(node_xy[:, 0], node_xy[:, 1]))
+        target = _target_crs(to_crs, lonlat[:, 0], lonlat[:, 1], source=source or "graph")
+        transformer = pyproj.Transformer.from_crs(crs, target, always_xy=True)
+        node_xy = np.column_stack(transformer.transform(node_xy[:, 0], node_xy[:, 1]))
+        edge_geometry = _project_lines(edge_geometry, transformer)
+        crs = target
+
+    keep = ~_twins(np.minimum(u_arr, v_arr), np.maximum(u_arr, v_arr),
+                   np.array(way_key, dtype=np.int64), edge_geometry)
+    u_arr, v_arr, edge_geometry = u_arr[keep], v_arr[keep], edge_geometry[keep]
+    # geometries run from u to v (osmnx draws them so; a graph edited by hand may not)
+    coords, owner = shapely.get_coordinates(edge_geometry, return_index=True)
+    n_coords = np.bincount(owner, minlength=len(edge_geometry))
+    first = coords[np.cumsum(n_coords) - n_coords]
+    last = coords[np.cumsum(n_coords) - 1]
+    backwards = (np.hypot(*(first - node_xy[u_arr]).T) > np.hypot(*(last - node_xy[u_arr]).T))
+    edge_geometry[backwards] = shapely.reverse(edge_geometry[backwards])
+
     net = StreetNetwork(
         crs=crs,
         node_id=np.array(nodes, dtype=np.int64),
         node_xy=node_xy,
-        edge_u=np.array(us, dtype=np.int64),
-        edge_v=np.array(vs, dtype=np.int64),
+        edge_u=u_arr,
+        edge_v=v_arr,
         edge_length_m=shapely.length(edge_geometry).astype(float),
         edge_geometry=edge_geometry,
-        edge_highway=np.array(highways, dtype=object),
+        edge_highway=np.array(highways, dtype=object)[keep],
         mode=mode,
         directed=False,
         source=source,
     )
-    n_comp = sparse.csgraph.connected_components(net.csr, directed=False)[0]
-    net.meta["components"] = int(n_comp)
-    log.info(
-        "network %s: %d nodes, %d edges, %d connected components, CRS %s",
-        source, net.n_nodes, net.n_edges, n_comp, crs.to_string(),
-    )
-    return net
+    return describe(net, started=started)
 
 
 def load_network(path: str | Path, *, mode: str = "walk", to_crs: Any = None) -> StreetNetwork:
     """Load a street network file and return it projected, filtered for ``mode``.
 
+    OSM XML and PBF are read with pyosmium straight into arrays (:func:`network_from_osm`);
+    GraphML through osmnx (:func:`network_from_graph`).
+
     Parameters
     ----------
     path
-        OSM XML (``.osm``, ``.osm.bz2``, ``.osm.gz``) or osmnx GraphML.
+        OSM XML (``.osm``, ``.osm.bz2``, ``.osm.gz``), OSM PBF (``.osm.pbf``) or osmnx
+        GraphML.
     mode
         Travel mode (``walk``).
     to_crs
-        Projected CRS; by default the UTM zone of the network.
+        Projected CRS; by default osmnx's UTM zone of the network.
 
     Returns
     -------
@@ -422,8 +694,88 @@ def load_network(path: str | Path, *, mode: str = "walk", to_crs: Any = None) ->
     >>> net.crs.to_epsg()  # doctest: +SKIP
     32651
     """
-    G = graph_from_file(path, mode=mode)
+    path = Path(path)
+    if path.exists() and _suffix(path) in (*XML_SUFFIXES, *PBF_SUFFIXES):
+        return network_from_osm(path, mode=mode, to_crs=to_crs)
+    G = graph_from_file(path, mode=mode)  # GraphML, or the error for a missing or odd file
     return network_from_graph(G, mode=mode, to_crs=to_crs, source=str(path))
+
+
+_RULE_SETTINGS = ("settings.walk_exclude_highway, walk_foot_only_highway, walk_foot_allowed, "
+                  "walk_exclude_tags and walk_restricted_tags")
+
+
+def network_from_osm(path: str | Path, *, mode: str = "walk", to_crs: Any = None
+                     ) -> StreetNetwork:
+    """Read an OSM XML or PBF file straight into a projected :class:`StreetNetwork`.
+
+    pyosmium reads the ways :func:`walkable` keeps and :mod:`eldercare_coverage.osm_reader`
+    splits them into edges as osmnx's simplification does (see there); here they are
+    projected to ``to_crs`` or osmnx's UTM zone (:func:`utm_crs`) and measured.
+
+    Parameters
+    ----------
+    path
+        ``.osm``, ``.osm.bz2``, ``.osm.gz`` (OSM XML) or ``.osm.pbf``.
+    mode
+        Travel mode, one of :data:`MODES` (``walk``).
+    to_crs
+        Projected CRS; by default osmnx's UTM zone of the network.
+
+    Returns
+    -------
+    StreetNetwork
+        Undirected, each street once, nodes in OSM id order; ``meta`` holds the number of
+        connected components, the WGS-84 bounds and how many street ways were read, kept
+        and clipped.
+
+    Raises
+    ------
+    InputFileError
+        When the file does not exist or cannot be read.
+    NetworkError
+        When no street in it can be used for ``mode``.
+    """
+    started = time.perf_counter()
+    path = Path(path)
+    check_engine_mode(mode)
+    if not path.exists():
+        raise InputFileError(f"{path}: network file does not exist")
+    rule = WalkRule.from_settings()
+    ways = read_ways(path, tag_keys=rule.keys(), keep=functools.partial(walkable, rule=rule))
+    if ways.n_street == 0:
+        raise NetworkError(f"{path}: the file holds no street (no way tagged highway=*)")
+    if len(ways.way_id) == 0:
+        counts = ", ".join(f"{hw} {n}" for hw, n in ways.left_out.most_common(8))
+        raise NetworkError(
+            f"{path}: no street in the file can be used for {mode!r}\n  its "
+            f"{ways.n_street} street ways (highway: {counts}) are all kept out by the walking "
+            f"rule: {_RULE_SETTINGS}")
+    streets = streets_from_ways(ways, source=path)
+    lon, lat = streets.node_lonlat[:, 0], streets.node_lonlat[:, 1]
+    crs = _target_crs(to_crs, lon, lat, source=str(path))
+    to_metres = pyproj.Transformer.from_crs(4326, crs, always_xy=True)
+    node_xy = np.column_stack(to_metres.transform(lon, lat))
+    vertex_xy = np.column_stack(to_metres.transform(streets.vertex_lonlat[:, 0],
+                                                    streets.vertex_lonlat[:, 1]))
+    edge_geometry = np.asarray(shapely.linestrings(vertex_xy, indices=streets.vertex_edge),
+                               dtype=object)
+    net = StreetNetwork(
+        crs=crs,
+        node_id=streets.node_id,
+        node_xy=node_xy,
+        edge_u=streets.edge_u,
+        edge_v=streets.edge_v,
+        edge_length_m=shapely.length(edge_geometry).astype(float),
+        edge_geometry=edge_geometry,
+        edge_highway=streets.edge_highway,
+        mode=mode,
+        directed=False,
+        source=str(path),
+        meta={"street_ways": ways.n_street, "walkable_ways": len(ways.way_id),
+              "clipped_ways": streets.n_clipped},
+    )
+    return describe(net, started=started, bounds_wgs84=streets.bounds())
 
 
 def network_from_arrays(

@@ -1,14 +1,16 @@
 """A disk cache of loaded street networks: a county reloads in a fraction of a second.
 
-Reading a county's OSM XML through osmnx takes tens of seconds; the engine only needs
-the projected arrays of a :class:`eldercare_coverage.network.StreetNetwork`. They are saved as
+Reading a county's OSM file takes a second or two (GraphML and downloads through osmnx,
+tens of seconds); the engine only needs the projected arrays of a
+:class:`eldercare_coverage.network.StreetNetwork`. They are saved as
 one uncompressed ``.npz`` (node ids and coordinates, edge ends, lengths, highway values
 and the edge geometries as one flat coordinate array with offsets), and loaded with
 numpy and one vectorised ``shapely.linestrings`` call.
 
 The cache key is the source file's resolved path, size and modification time, the
-mode, the walking filter (``settings.walk_exclude_highway``), the target CRS and the
-cache format version: change any of them and the network is read again. A corrupt or
+mode, the walking rule (``settings.walk_*``, :class:`eldercare_coverage.network.WalkRule`),
+the target CRS and the cache format version: change any of them and the network is read
+again. A corrupt or
 unreadable entry is read again from the source (and logged), never trusted. Writes go
 to a temporary file that is renamed into place, so concurrent runs never see half a
 file. The folder is ``settings.cache_dir`` (``$ELDERCARE_CACHE`` or
@@ -34,12 +36,14 @@ import numpy as np
 import pyproj
 import shapely
 
-from .network import StreetNetwork, load_network
+from .network import StreetNetwork, WalkRule, load_network
 from .settings import settings as _settings
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+# 2: OSM files read by osm_reader (every way both ways, the walking rule with foot=* and
+# sidewalk=separate, nodes by OSM id); entries of version 1 are read again
+FORMAT_VERSION = 2
 
 
 def default_cache_dir() -> Path:
@@ -56,7 +60,7 @@ def cache_key(source: str | Path, *, mode: str = "walk", to_crs: Any = None) -> 
     st = path.stat()
     parts = {
         "path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "mode": mode,
-        "exclude": sorted(_settings.walk_exclude_highway),
+        "walk_rule": WalkRule.from_settings().as_dict(),
         "crs": None if to_crs is None else pyproj.CRS.from_user_input(to_crs).to_wkt(),
         "version": FORMAT_VERSION,
     }

@@ -1,27 +1,21 @@
-"""OSM PBF street networks, read through pyosmium into the OSM XML path.
+"""OSM PBF written as OSM XML for osmnx (:func:`eldercare_coverage.network.graph_from_file`).
 
-Why pyosmium (PyPI ``osmium``) and not pyrosm: pyosmium is the OSM Foundation's binding
-of libosmium, ships wheels for every platform and Python we support, streams files of
-any size with bounded memory, and can write OSM XML. That last point decides it: the
-PBF's street ways (``highway=*``) and exactly the nodes they reference are written to a
-temporary ``.osm`` file, which :func:`eldercare_coverage.network.graph_from_file` then reads like
-any OSM download. A PBF and the XML made from it therefore give the *same* graph, by
-construction, for walking and for driving: one parser, one filter, one simplification.
-pyrosm parses into GeoDataFrames with its own rules for ways and tags, which would be a
-second, subtly different network builder to keep equal to osmnx's.
+The engine's network does not come through here: :func:`eldercare_coverage.network.load_network`
+reads PBF and OSM XML alike with pyosmium straight into arrays
+(:mod:`eldercare_coverage.osm_reader`). This module is for the osmnx graph of a PBF (delivery
+graphs with their one-way streets, and users who want osmnx's objects): osmnx reads only OSM
+XML, so :func:`street_xml_from_pbf` writes the PBF's street ways (``highway=*``) and exactly
+the nodes they reference to a temporary ``.osm`` file that osmnx then reads like any OSM
+download. A PBF and the XML made from it give the same graph, by construction. A clipped
+extract's ways are cut at the nodes missing from the file, as the array reader cuts them.
 
-The cost is the XML round trip (about a second per 10 MB of PBF); a network loaded once
-is cached by :mod:`eldercare_coverage.network_cache`.
+The cost is the XML round trip (about a second per 10 MB of PBF).
 """
 
 from __future__ import annotations
 
 import logging
-import tempfile
-import time
 from pathlib import Path
-
-import networkx as nx
 
 from ._errors import InputFileError, NetworkError
 
@@ -109,31 +103,3 @@ def _runs(refs: list[tuple[int, bool]]) -> list[list[int]]:
     if len(current) >= 2:
         runs.append(current)
     return runs
-
-
-def graph_from_pbf(path: str | Path, *, mode: str = "walk") -> nx.MultiDiGraph:
-    """Read a street graph from an OSM PBF file (see the module docstring).
-
-    Parameters
-    ----------
-    path
-        ``.osm.pbf`` file.
-    mode
-        Travel mode (:data:`eldercare_coverage.network.MODES`).
-
-    Returns
-    -------
-    networkx.MultiDiGraph
-        The graph :func:`eldercare_coverage.network.graph_from_file` gives for the same data as XML.
-    """
-    from .network import graph_from_file
-
-    t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="eldercare-pbf-") as tmp:
-        xml = Path(tmp) / (Path(path).name.split(".")[0] + ".osm")
-        n = street_xml_from_pbf(path, xml)
-        G = graph_from_file(xml, mode=mode)
-    G.graph["source"] = str(path)
-    log.info("%s: %d street ways, graph with %d nodes in %.1f s", path, n,
-             G.number_of_nodes(), time.perf_counter() - t0)
-    return G

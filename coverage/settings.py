@@ -42,7 +42,28 @@ class Settings:
         Threads for per-facility work (service areas); None means every core.
         GEOS releases the GIL, so threads run in parallel.
     walk_exclude_highway
-        OSM ``highway`` values that walking can never use.
+        OSM ``highway`` values walking never uses, whatever the way's ``foot`` tag says:
+        motorways, roads under construction or only planned, platforms, ... (osmnx's
+        ``walk`` filter). The walking rule (:func:`eldercare_coverage.network.walkable`) is
+        applied to every OSM way before simplification; it is this value and the four
+        ``walk_*`` values below.
+    walk_foot_only_highway
+        ``highway`` values walking uses only when the way's ``foot`` tag allows it (one of
+        ``walk_foot_allowed``): OSM's default access table keeps pedestrians off a bare
+        ``highway=cycleway``, while a shared foot-and-cycle path (``foot=designated``)
+        walks.
+    walk_foot_allowed
+        ``foot`` values that let a way in that ``walk_foot_only_highway`` or
+        ``walk_restricted_tags`` would keep out.
+    walk_exclude_tags
+        Tag values that keep a way out whatever its ``foot`` tag says, as
+        ``{key: values}``: ``area=yes`` (the outline of a square, not a path), ``foot=no``,
+        and ``sidewalk``, ``sidewalk:both``, ``sidewalk:left``, ``sidewalk:right`` =
+        ``separate`` (the sidewalk is mapped as its own way, which is walked instead).
+    walk_restricted_tags
+        Tag values that keep a way out unless its ``foot`` tag allows it (one of
+        ``walk_foot_allowed``), as ``{key: values}``: ``access=private`` and
+        ``service=private``.
     overlay_pixel_m
         Pixel size of the population cells' pixels, metres (:mod:`eldercare_coverage.field`):
         a cell's share inside a circle is the share of its pixels whose centre is
@@ -86,9 +107,25 @@ class Settings:
                 "no",
                 "elevator",
                 "corridor",
+                "rest_area",
+                "services",
             }
         )
     )
+    walk_foot_only_highway: frozenset[str] = field(
+        default_factory=lambda: frozenset({"cycleway"}))
+    walk_foot_allowed: frozenset[str] = field(
+        default_factory=lambda: frozenset({"yes", "designated", "permissive"}))
+    walk_exclude_tags: dict[str, frozenset[str]] = field(
+        default_factory=lambda: {
+            "area": frozenset({"yes"}),
+            "foot": frozenset({"no"}),
+            **{key: frozenset({"separate"})
+               for key in ("sidewalk", "sidewalk:both", "sidewalk:left", "sidewalk:right")},
+        })
+    walk_restricted_tags: dict[str, frozenset[str]] = field(
+        default_factory=lambda: {"access": frozenset({"private"}),
+                                 "service": frozenset({"private"})})
 
 
 settings = Settings()

