@@ -18,7 +18,7 @@ import shapely
 
 from ._errors import InputFileError
 from .network import StreetNetwork
-from .snapping import snap_points
+from .prepared import PreparedNetwork
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def check_population_overlap(elderly: np.ndarray, on_network: np.ndarray, pop: g
         warnings.warn(msg, PopulationOverlapWarning, stacklevel=3)
 
 
-def check_coordinate_system(fac: gpd.GeoDataFrame, net: StreetNetwork) -> None:
+def check_coordinate_system(fac: gpd.GeoDataFrame, net: PreparedNetwork) -> None:
     """Warn when the facilities fit the streets far better read in another datum."""
     from .facilities import format_crs_suggestion, suggest_coordinate_system
 
@@ -65,7 +65,7 @@ def check_coordinate_system(fac: gpd.GeoDataFrame, net: StreetNetwork) -> None:
 
     def nearest_street_m(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
         x, y = to_net.transform(lon, lat)
-        return snap_points(net, np.column_stack([x, y]), max_snap_m=np.inf).snap_m
+        return net.snap(np.column_stack([x, y]), max_snap_m=np.inf).snap_m
 
     suggestion, medians = suggest_coordinate_system(fac, nearest_street_m)
     if suggestion:

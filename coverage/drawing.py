@@ -42,8 +42,8 @@ from affine import Affine
 from rasterio import features
 from scipy.spatial import cKDTree
 
-from .network import StreetNetwork
-from .snapping import NetworkLocations, snap_points
+from .prepared import PreparedNetwork
+from .snapping import NetworkLocations
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ class DrawGrid:
 
 
 def draw_grid(
-    network: StreetNetwork, facility_xy: np.ndarray, *, reach_m: float, pixel_m: float,
+    network: PreparedNetwork, facility_xy: np.ndarray, *, reach_m: float, pixel_m: float,
     max_snap_m: float,
 ) -> DrawGrid:
     """Pixels within ``max_snap_m`` of a street and ``reach_m`` of a facility, snapped.
@@ -134,7 +134,7 @@ def draw_grid(
     Parameters
     ----------
     network
-        The projected street network.
+        The prepared street network.
     facility_xy
         Coordinates of every facility that serves some circle, shape (F, 2).
     reach_m
@@ -150,7 +150,7 @@ def draw_grid(
     """
     facility_xy = np.asarray(facility_xy, dtype=float).reshape(-1, 2)
     facility_xy = facility_xy[np.isfinite(facility_xy).all(axis=1)]
-    x_lo, y_lo, x_hi, y_hi = network.bounds()
+    x_lo, y_lo, x_hi, y_hi = network.network.bounds()
     margin = max_snap_m + pixel_m
     x0 = np.floor((x_lo - margin) / pixel_m) * pixel_m
     y1 = np.ceil((y_hi + margin) / pixel_m) * pixel_m
@@ -176,7 +176,7 @@ def draw_grid(
         keep.append((rr * width + cc)[np.isfinite(dist)])
     index = np.concatenate(keep)
     grid = DrawGrid(transform, (height, width), index, empty, pixel_m)
-    located = snap_points(network, grid.centres(), max_snap_m=max_snap_m, exact_beyond=False)
+    located = network.snap(grid.centres(), max_snap_m=max_snap_m, exact_beyond=False)
     on = located.on_network
     log.info("drawing grid: %d pixels of %g m near a facility, %d near a street",
              len(index), pixel_m, int(on.sum()))

@@ -33,8 +33,9 @@ import shapely
 
 from .isochrones import distances_to_locations, nearest_source_reach
 from .network import StreetNetwork
+from .prepared import PreparedNetwork
 from .raster_overlay import cell_pixel_labels
-from .snapping import NetworkLocations, snap_points
+from .snapping import NetworkLocations
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ class PopulationPixels:
 
 
 def population_pixels(
-    network: StreetNetwork, cells: np.ndarray, elderly: np.ndarray, *, pixel_m: float,
+    network: PreparedNetwork, cells: np.ndarray, elderly: np.ndarray, *, pixel_m: float,
     max_snap_m: float,
 ) -> PopulationPixels:
     """Cut cells into pixels (one per pixel centre inside a cell) and snap their centres.
@@ -104,7 +105,7 @@ def population_pixels(
     Parameters
     ----------
     network
-        The projected street network.
+        The prepared street network.
     cells
         Cell polygons in the network's CRS (metres), non-overlapping.
     elderly
@@ -122,7 +123,8 @@ def population_pixels(
     --------
     >>> import numpy as np, shapely
     >>> from eldercare_coverage.network import network_from_arrays
-    >>> net = network_from_arrays([[0, 0], [100, 0]], [0], [1], crs=32651)
+    >>> from eldercare_coverage.prepared import prepare_network
+    >>> net = prepare_network(network_from_arrays([[0, 0], [100, 0]], [0], [1], crs=32651))
     >>> pix = population_pixels(net, shapely.box([0, 0], [0, 3], [20, 3.5], [10, 3.6]),
     ...                         np.array([40.0, 1.0]), pixel_m=10, max_snap_m=500)
     >>> pix.n_pixels.tolist(), pix.people.tolist()
@@ -145,7 +147,7 @@ def population_pixels(
         xy = np.concatenate([xy, shapely.get_coordinates(shapely.centroid(cells[small]))])
         counts[small] = 1
     people = elderly[cell_of] / counts[cell_of]
-    locations = snap_points(network, xy, max_snap_m=max_snap_m, exact_beyond=False)
+    locations = network.snap(xy, max_snap_m=max_snap_m, exact_beyond=False)
     log.info("population: %d cells as %d pixels of %g m (%d snapped to streets)",
              len(cells), len(cell_of), pixel_m, int(locations.on_network.sum()))
     return PopulationPixels(len(cells), cell_of, people, counts, locations, xy, float(pixel_m))

@@ -64,7 +64,7 @@ from ._geometry import GRID_M, checked_union, dissolve, lost_inputs, polygonal
 from ._threads import run_threaded
 from .network import StreetNetwork, cheapest_edges_csr
 from .snapping import NetworkLocations
-from .street_regions import StreetRegions, regions_for
+from .street_regions import StreetRegions, street_regions
 
 log = logging.getLogger(__name__)
 
@@ -283,7 +283,7 @@ class ServiceAreaBuilder:
         self._prepare_vertices()
         self._prepare_incidence()
         if regions is None or regions is True:
-            regions = regions_for(network, margin_m=self.max_snap_m + 100.0)
+            regions = street_regions(network, margin_m=self.max_snap_m + 100.0)
         self.regions: StreetRegions | None = regions or None
 
     # -- one-off preparation ------------------------------------------------------------

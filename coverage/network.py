@@ -28,9 +28,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import geopandas as gpd
 import networkx as nx
 import numpy as np
 import osmnx as ox
@@ -44,9 +43,6 @@ from ._errors import InputFileError, NetworkError
 from .osm_pbf import street_xml_from_pbf
 from .osm_reader import read_ways, streets_from_ways
 from .settings import settings as _settings
-
-if TYPE_CHECKING:
-    from .snapping import SegmentIndex
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +86,7 @@ class StreetNetwork:
         Where the network came from (file path or description).
     meta
         Free-form facts about the source (bounding box, OSM timestamp, ...).
-    cache_file
-        This network's entry in the disk cache (:mod:`eldercare_coverage.network_cache`), where
-        data derived from it (street regions) is cached alongside; None when uncached.
-    """
+"""
 
     crs: pyproj.CRS
     node_id: np.ndarray
@@ -107,7 +100,6 @@ class StreetNetwork:
     directed: bool = False
     source: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
-    cache_file: str | None = None
 
     @property
     def n_nodes(self) -> int:
@@ -137,26 +129,6 @@ class StreetNetwork:
     def edge_tree(self) -> shapely.STRtree:
         """Spatial index of the edge geometries."""
         return shapely.STRtree(self.edge_geometry)
-
-    @cached_property
-    def segment_index(self) -> SegmentIndex:
-        """Sampled straight segments for fast exact nearest-edge queries (see snapping)."""
-        from .snapping import SegmentIndex
-
-        return SegmentIndex.build(self)
-
-    def edges_gdf(self) -> gpd.GeoDataFrame:
-        """Edges as a GeoDataFrame (projected CRS)."""
-        return gpd.GeoDataFrame(
-            {
-                "u": self.node_id[self.edge_u],
-                "v": self.node_id[self.edge_v],
-                "length_m": self.edge_length_m,
-                "highway": self.edge_highway,
-            },
-            geometry=self.edge_geometry,
-            crs=self.crs,
-        )
 
     def bounds(self) -> tuple[float, float, float, float]:
         """Bounding box of the nodes in the projected CRS."""

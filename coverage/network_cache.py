@@ -117,8 +117,7 @@ def read_network(path: str | Path) -> StreetNetwork:
             edge_u=z["edge_u"], edge_v=z["edge_v"], edge_length_m=z["edge_length_m"],
             edge_geometry=np.asarray(geoms, dtype=object),
             edge_highway=z["edge_highway"].astype(object), mode=meta["mode"],
-            directed=bool(meta["directed"]), source=meta["source"], meta=meta["meta"],
-            cache_file=str(path))
+            directed=bool(meta["directed"]), source=meta["source"], meta=meta["meta"])
 
 
 def cached_network(source: str | Path, *, mode: str = "walk", to_crs: Any = None,
@@ -162,6 +161,4 @@ def store(net: StreetNetwork, entry: Path) -> StreetNetwork:
         save_network(net, entry)
     except OSError as exc:
         log.warning("could not write the network cache %s (%s); continuing without", entry, exc)
-    else:
-        net.cache_file = str(entry)
     return net

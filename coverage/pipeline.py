@@ -58,9 +58,10 @@ from .field import (
 )
 from .network import StreetNetwork, load_network
 from .policy import Policy, Rings, default_policy
+from .prepared import PreparedNetwork, prepare_network
 from .result import CoverageResult
 from .settings import settings as _settings
-from .snapping import NetworkLocations, snap_points
+from .snapping import NetworkLocations
 
 log = logging.getLogger(__name__)
 
@@ -95,14 +96,16 @@ class RunOptions:
 
 
 def _load_inputs(
-    network: str | Path | StreetNetwork,
+    network: str | Path | StreetNetwork | PreparedNetwork,
     facilities: str | Path | gpd.GeoDataFrame,
     population: str | Path | gpd.GeoDataFrame,
     boundaries: str | Path | gpd.GeoDataFrame | None,
     facilities_crs: str,
     policy: Policy,
-) -> tuple[StreetNetwork, gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame | None]:
-    net = network if isinstance(network, StreetNetwork) else load_network(network)
+) -> tuple[StreetNetwork | PreparedNetwork, gpd.GeoDataFrame, gpd.GeoDataFrame,
+           gpd.GeoDataFrame | None]:
+    net = network if isinstance(network, StreetNetwork | PreparedNetwork) \
+        else load_network(network)
     if isinstance(facilities, gpd.GeoDataFrame):
         fac = facilities
     else:
@@ -162,7 +165,7 @@ def _set_excluded(table: pd.DataFrame, rows: np.ndarray, reasons: Sequence[str])
 
 
 def place_facilities(
-    network: StreetNetwork, facilities: gpd.GeoDataFrame, policy: Policy, opts: RunOptions
+    network: PreparedNetwork, facilities: gpd.GeoDataFrame, policy: Policy, opts: RunOptions
 ) -> PlacedFacilities:
     """Snap facilities to the streets; decide used or excluded (with the reason).
 
@@ -175,7 +178,7 @@ def place_facilities(
     if has_geom.any():
         xy[has_geom] = shapely.get_coordinates(table[has_geom].to_crs(network.crs).geometry
                                                .to_numpy())
-    located = snap_points(network, xy, max_snap_m=opts.max_snap_m)
+    located = network.snap(xy, max_snap_m=opts.max_snap_m)
     table["snap_m"] = located.snap_m
     check_coordinate_system(table, network)
     ok = (table["status"] == "ok").to_numpy()
@@ -230,16 +233,17 @@ class PlacedPopulation:
 
 
 def place_population(
-    network: StreetNetwork, population: gpd.GeoDataFrame, opts: RunOptions
+    network: PreparedNetwork, population: gpd.GeoDataFrame, opts: RunOptions
 ) -> PlacedPopulation:
     """Project the cells, snap their centroids and their pixels to the streets."""
     cells = population.to_crs(network.crs).reset_index(drop=True)
     geoms = cells.geometry.to_numpy()
-    centroids = snap_points(network, shapely.get_coordinates(shapely.centroid(geoms)),
-                            max_snap_m=opts.max_snap_m)
+    centroids = network.snap(shapely.get_coordinates(shapely.centroid(geoms)),
+                             max_snap_m=opts.max_snap_m)
     cells["snap_m"] = centroids.snap_m
     elderly = cells["elderly"].to_numpy(dtype=float)
-    check_population_overlap(elderly, centroids.on_network, population, network, opts.max_snap_m)
+    check_population_overlap(elderly, centroids.on_network, population, network.network,
+                             opts.max_snap_m)
     pixels = population_pixels(network, geoms, elderly, pixel_m=opts.pixel_m,
                                max_snap_m=opts.max_snap_m)
     return PlacedPopulation(cells, centroids, pixels)
@@ -260,7 +264,7 @@ class Fields:
 
 
 def measure_fields(
-    network: StreetNetwork, facilities: PlacedFacilities, population: PlacedPopulation
+    network: PreparedNetwork, facilities: PlacedFacilities, population: PlacedPopulation
 ) -> Fields:
     """The distance field of every distinct set of facilities the circles and rings use."""
     reach: dict[tuple[int, ...], FacilityReach] = {}
@@ -269,7 +273,7 @@ def measure_fields(
                  *(rows for _, rows in facilities.rings)):
         key = tuple(int(i) for i in rows)
         if key not in reach:
-            reach[key] = FacilityReach(network, facilities.locations, rows)
+            reach[key] = FacilityReach(network.network, facilities.locations, rows)
             field[key] = reach[key].field(population.pixels, population.centroids)
     return Fields(reach, field)
 
@@ -381,7 +385,7 @@ class DrawnPolygons:
 
 
 def draw_polygons(
-    network: StreetNetwork, policy: Policy, facilities: PlacedFacilities, fields: Fields,
+    network: PreparedNetwork, policy: Policy, facilities: PlacedFacilities, fields: Fields,
     measures: CircleMeasures, population: PlacedPopulation, opts: RunOptions,
 ) -> DrawnPolygons:
     """Draw the field's areas on a ``draw_pixel_m`` grid over the ground near streets."""
@@ -452,7 +456,7 @@ def _frame(rows: list[dict[str, Any]], crs: Any, columns: list[str]) -> gpd.GeoD
 
 
 def _facility_areas(
-    network: StreetNetwork, policy: Policy, facilities: PlacedFacilities,
+    network: PreparedNetwork, policy: Policy, facilities: PlacedFacilities,
     population: PlacedPopulation, opts: RunOptions,
 ) -> gpd.GeoDataFrame:
     """Each facility's own (overlapping) service area per circle: polygons built from
@@ -466,7 +470,7 @@ def _facility_areas(
     for lim in facilities.circles:
         for i in lim.sources:
             limits_of.setdefault(int(i), set()).add(lim.limit_cost)
-    builder = ServiceAreaBuilder(network, max_snap_m=opts.max_snap_m,
+    builder = ServiceAreaBuilder(network.network, max_snap_m=opts.max_snap_m,
                                  arc_segments=_settings.arc_segments)
     order = sorted(limits_of)
     jobs = [(facilities.locations.take(np.array([i])), sorted(limits_of[i])) for i in order]
@@ -490,7 +494,7 @@ def _facility_areas(
 
 # --- the whole run ---------------------------------------------------------------------
 def run(
-    network: str | Path | StreetNetwork,
+    network: str | Path | StreetNetwork | PreparedNetwork,
     facilities: str | Path | gpd.GeoDataFrame,
     population: str | Path | gpd.GeoDataFrame,
     boundaries: str | Path | gpd.GeoDataFrame | None = None,
@@ -510,7 +514,8 @@ def run(
     Parameters
     ----------
     network
-        Street network file (OSM XML, PBF, GraphML) or a loaded :class:`StreetNetwork`.
+        Street network file (OSM XML, PBF, GraphML), a loaded :class:`StreetNetwork` or a
+        :class:`~eldercare_coverage.prepared.PreparedNetwork`.
     facilities
         Facility table file or the GeoDataFrame of
         :func:`eldercare_coverage.facilities.read_facilities`.
@@ -551,18 +556,21 @@ def run(
     policy = (policy or default_policy()).select(circles)
     opts = RunOptions.resolve(max_snap_m=max_snap_m, walk_speed_m_s=walk_speed_m_s,
                               progress=progress, facility_areas=facility_areas)
-    net, fac, pop, units = _load_inputs(network, facilities, population, boundaries,
-                                        facilities_crs, policy)
+    loaded, fac, pop, units = _load_inputs(network, facilities, population, boundaries,
+                                           facilities_crs, policy)
     t = lap("load", t0)
-    placed = place_facilities(net, fac, policy, opts)
+    prepared = prepare_network(loaded)
+    net = prepared.network
+    t = lap("prepare", t)
+    placed = place_facilities(prepared, fac, policy, opts)
     t = lap("facilities", t)
-    people = place_population(net, pop, opts)
+    people = place_population(prepared, pop, opts)
     t = lap("population", t)
-    fields = measure_fields(net, placed, people)
+    fields = measure_fields(prepared, placed, people)
     t = lap("distances", t)
     measures = measure_circles(policy, placed, people, fields, opts)
     t = lap("coverage", t)
-    drawn = draw_polygons(net, policy, placed, fields, measures, people, opts)
+    drawn = draw_polygons(prepared, policy, placed, fields, measures, people, opts)
     t = lap("polygons", t)
     unit_table, cells = unit_statistics(measures.cells, units, policy, net.crs)
     t = lap("units", t)
@@ -585,7 +593,8 @@ def run(
     fac_out["type_label"] = fac_out["type"].map(policy.type_labels()).fillna("")
     fac_out = fac_out.drop(columns=[c for c in ("lon", "lat") if c in fac_out.columns])
     inputs = {k: str(v) for k, v in {
-        "network": network if not isinstance(network, StreetNetwork) else net.source,
+        "network": net.source if isinstance(network, StreetNetwork | PreparedNetwork)
+        else network,
         "facilities": (facilities.attrs.get("source", "")
                        if isinstance(facilities, gpd.GeoDataFrame) else facilities),
         "population": population if not isinstance(population, gpd.GeoDataFrame) else "",

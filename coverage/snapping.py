@@ -357,7 +357,7 @@ class SegmentIndex:
 
 def snap_points(
     network: StreetNetwork, xy: np.ndarray, *, max_snap_m: float, n_jobs: int | None = None,
-    exact_beyond: bool = True,
+    exact_beyond: bool = True, index: SegmentIndex | None = None,
 ) -> NetworkLocations:
     """Project points onto their nearest edge.
 
@@ -375,6 +375,10 @@ def snap_points(
         Measure the distance to the nearest edge of points beyond ``max_snap_m`` too
         (reported in ``snap_m``). False leaves their ``snap_m`` at ``inf``: the pixels of
         a distance field only need to know that they are off the network.
+    index
+        The network's segment index (:meth:`SegmentIndex.build`); built here when None.
+        A pipeline builds it once (:class:`eldercare_coverage.prepared.PreparedNetwork`)
+        and passes it to every call.
 
     Returns
     -------
@@ -400,10 +404,10 @@ def snap_points(
     valid = np.isfinite(xy[:, 0]) & np.isfinite(xy[:, 1])  # 30x faster than .all(axis=1)
     if not valid.any():
         return NetworkLocations(edge, offset, snap)
-    if network.segment_index.tree.n == 0:  # no street at all: nothing is near one
+    index = SegmentIndex.build(network) if index is None else index
+    if index.tree.n == 0:  # no street at all: nothing is near one
         snap[valid] = np.inf
         return NetworkLocations(edge, offset, snap)
-    index = network.segment_index
     jobs = _settings.n_jobs if n_jobs is None else n_jobs
     pos = None if valid.all() else np.flatnonzero(valid)
     pts = xy if pos is None else xy[pos]

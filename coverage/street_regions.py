@@ -20,6 +20,10 @@ end nodes* (a piece of an edge right at a crossing may project onto the node's
 sample: the node's region belongs to every edge that meets there), and per node
 the region nearest to the node itself (for the sectors around dead ends and bends
 at nodes).
+
+Only the per-facility service areas (``--facility-areas``,
+:class:`~eldercare_coverage.isochrones.ServiceAreaBuilder`) use them: coverage reads the
+distance field, where every point is measured through its own nearest street already.
 """
 
 from __future__ import annotations
@@ -27,7 +31,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import shapely
@@ -151,86 +154,3 @@ def street_regions(network: StreetNetwork, *, spacing_m: float = 20.0,
              n_e, time.perf_counter() - t0)
     return StreetRegions(edge=edge, node=node, edge_own=own, edge_depth=edge_depth,
                          node_depth=node_depth, spacing_m=float(spacing_m))
-
-
-def regions_for(network: StreetNetwork, *, margin_m: float,
-                spacing_m: float = 20.0) -> StreetRegions:
-    """:func:`street_regions`, kept with the network: in memory and in its disk cache.
-
-    A network loaded through :mod:`eldercare_coverage.network_cache` keeps its regions in a
-    file next to its cache entry, so a county's regions are computed once.
-    """
-    key = (float(spacing_m), float(margin_m))
-    memo: dict[tuple[float, float], StreetRegions] = network.__dict__.setdefault(
-        "_street_regions", {})
-    if key in memo:
-        return memo[key]
-    path = regions_path(network, margin_m=margin_m, spacing_m=spacing_m)
-    reg = None
-    if path is not None and path.exists():
-        try:
-            reg = read_regions(path, network)
-        except Exception as exc:
-            log.warning("street regions cache %s is unreadable (%s); computing again", path, exc)
-    if reg is None:
-        reg = street_regions(network, spacing_m=spacing_m, margin_m=margin_m)
-        if path is not None:
-            try:
-                save_regions(reg, path)
-            except OSError as exc:
-                log.warning("could not write the street regions cache %s (%s)", path, exc)
-    memo[key] = reg
-    return reg
-
-
-def regions_path(network: StreetNetwork, *, margin_m: float,
-                 spacing_m: float = 20.0) -> Path | None:
-    """Where :func:`regions_for` caches ``network``'s regions (None: network not cached)."""
-    if not network.cache_file:
-        return None
-    base = Path(network.cache_file)
-    return base.with_name(f"{base.stem}.regions-v{FORMAT_VERSION}-{spacing_m:g}-{margin_m:g}.npz")
-
-
-def _pack(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    wkb = shapely.to_wkb(geoms)
-    sizes = np.fromiter((len(b) for b in wkb), dtype=np.int64, count=len(wkb))
-    return np.frombuffer(b"".join(wkb), dtype=np.uint8), np.concatenate([[0], np.cumsum(sizes)])
-
-
-def _unpack(buf: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    raw = buf.tobytes()
-    return shapely.from_wkb([raw[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)])
-
-
-def save_regions(reg: StreetRegions, path: str | Path) -> Path:
-    """Write ``reg`` to ``path`` (``.npz``, geometries as WKB) atomically."""
-    from .network_cache import savez_atomic
-
-    arrays = {}
-    for name in ("edge", "node", "edge_own"):
-        arrays[f"{name}_wkb"], arrays[f"{name}_offsets"] = _pack(getattr(reg, name))
-    return savez_atomic(path, edge_depth=reg.edge_depth, node_depth=reg.node_depth,
-                        spacing_m=np.array(reg.spacing_m),
-                        version=np.array(FORMAT_VERSION), **arrays)
-
-
-def read_regions(path: str | Path, network: StreetNetwork) -> StreetRegions:
-    """Read regions written by :func:`save_regions` for ``network``.
-
-    Raises
-    ------
-    ValueError
-        When the file is of another format version or does not fit ``network``.
-    """
-    with np.load(Path(path), allow_pickle=False) as z:
-        if int(z["version"]) != FORMAT_VERSION:
-            raise ValueError(f"format {int(z['version'])}, expected {FORMAT_VERSION}")
-        geoms = {name: _unpack(z[f"{name}_wkb"], z[f"{name}_offsets"])
-                 for name in ("edge", "node", "edge_own")}
-        reg = StreetRegions(edge_depth=z["edge_depth"], node_depth=z["node_depth"],
-                            spacing_m=float(z["spacing_m"]), **geoms)
-    if len(reg.edge) != network.n_edges or len(reg.node) != network.n_nodes:
-        raise ValueError(f"{len(reg.edge)} edges and {len(reg.node)} nodes, the network has "
-                         f"{network.n_edges} and {network.n_nodes}")
-    return reg

@@ -25,6 +25,7 @@ from eldercare_coverage.field import (
     population_pixels,
 )
 from eldercare_coverage.network import network_from_arrays
+from eldercare_coverage.prepared import prepare_network
 from eldercare_coverage.snapping import snap_points
 
 from ._reference import reference_distances
@@ -41,8 +42,8 @@ def _setup(cells, elderly, facility_x):
     net = _street()
     fac_xy = np.column_stack([np.asarray(facility_x, float) + X0, np.full(len(facility_x), Y0)])
     fac = snap_points(net, fac_xy, max_snap_m=500)
-    pixels = population_pixels(net, np.asarray(cells, dtype=object), np.asarray(elderly, float),
-                               pixel_m=10, max_snap_m=500)
+    pixels = population_pixels(prepare_network(net), np.asarray(cells, dtype=object),
+                               np.asarray(elderly, float), pixel_m=10, max_snap_m=500)
     centroids = snap_points(net, shapely.get_coordinates(shapely.centroid(cells)), max_snap_m=500)
     reach = FacilityReach(net, fac, np.arange(len(facility_x)))
     return net, fac_xy, pixels, reach, reach.field(pixels, centroids)
@@ -130,7 +131,8 @@ def test_pixel_distances_equal_networkx_on_a_grid_of_streets():
     cells = np.array([shapely.box(X0 - 100, Y0 - 100, X0 + 1100, Y0 + 1100)])  # 14,400 pixels
     fac_xy = np.array([[X0 + 130, Y0 + 470], [X0 + 810, Y0 + 905]])
     fac = snap_points(net, fac_xy, max_snap_m=500)
-    pixels = population_pixels(net, cells, np.array([1.0]), pixel_m=10, max_snap_m=500)
+    pixels = population_pixels(prepare_network(net), cells, np.array([1.0]), pixel_m=10,
+                               max_snap_m=500)
     reach = FacilityReach(net, fac, np.array([0, 1]))
     pick = rng.choice(len(pixels.xy), 300, replace=False)
     cost, source = reach.at(pixels.locations.take(pick))
@@ -144,7 +146,7 @@ def test_drawn_areas_agree_with_the_pointwise_rule_and_partition_into_catchments
     fac_xy = np.array([[X0, Y0], [X0 + 2000, Y0]])
     fac = snap_points(net, fac_xy, max_snap_m=500)
     reach = FacilityReach(net, fac, np.array([0, 1]))
-    grid = draw_grid(net, fac_xy, reach_m=1500, pixel_m=20, max_snap_m=500)
+    grid = draw_grid(prepare_network(net), fac_xy, reach_m=1500, pixel_m=20, max_snap_m=500)
     cost, source = reach.at(grid.locations)
     area, catchments = drawn_areas(grid, cost, source, 1500.0)
     # the exact area: |x - x_f| + |y| <= 1500 around each, capped at 500 m from the

@@ -17,6 +17,7 @@ import shapely
 from eldercare_coverage import pipeline as P
 from eldercare_coverage.network import load_network
 from eldercare_coverage.policy import default_policy
+from eldercare_coverage.prepared import prepare_network
 from eldercare_coverage.snapping import snap_points
 
 from ._reference import reference_distances
@@ -55,11 +56,12 @@ def helsinki():
                                                   gy.ravel() + 100), crs=net.crs)
     policy = default_policy().select(["walk_1500m", "home_500m"])
     opts = P.RunOptions.resolve()
-    placed = P.place_facilities(net, fac, policy, opts)
-    people = P.place_population(net, cells, opts)
-    fields = P.measure_fields(net, placed, people)
+    prepared = prepare_network(net)
+    placed = P.place_facilities(prepared, fac, policy, opts)
+    people = P.place_population(prepared, cells, opts)
+    fields = P.measure_fields(prepared, placed, people)
     measures = P.measure_circles(policy, placed, people, fields, opts)
-    drawn = P.draw_polygons(net, policy, placed, fields, measures, people, opts)
+    drawn = P.draw_polygons(prepared, policy, placed, fields, measures, people, opts)
     return net, placed, people, fields, measures, drawn
 
 

@@ -104,35 +104,3 @@ def test_unwritable_cache_folder_still_loads(osm, tmp_path, caplog):
         net = cached_network(osm, cache_dir=blocker / "sub")
     assert net.n_edges == load_network(osm).n_edges
     assert "could not write" in caplog.text
-
-
-def test_street_regions_are_cached_next_to_the_network(osm, tmp_path, monkeypatch, caplog):
-    from eldercare_coverage import street_regions as sr
-
-    net = cached_network(osm, cache_dir=tmp_path / "c")
-    assert net.cache_file and Path(net.cache_file).exists()
-    fresh = sr.regions_for(net, margin_m=600.0)
-    (side,) = (tmp_path / "c").glob("network-*.regions-*.npz")
-    assert sr.regions_for(net, margin_m=600.0) is fresh  # kept in memory too
-    # a second process: the network and its regions come from disk, nothing is computed
-    again = cached_network(osm, cache_dir=tmp_path / "c")
-
-    def computed(*args, **kwargs):
-        raise AssertionError("regions computed again")
-
-    monkeypatch.setattr(sr, "street_regions", computed)
-    read = sr.regions_for(again, margin_m=600.0)
-    for name in ("edge", "node", "edge_own"):
-        assert shapely.equals_exact(getattr(read, name), getattr(fresh, name), tolerance=0).all()
-    np.testing.assert_array_equal(read.edge_depth, fresh.edge_depth)
-    np.testing.assert_array_equal(read.node_depth, fresh.node_depth)
-    # another margin is another file; a corrupt file is computed again and logged
-    monkeypatch.undo()
-    side.write_bytes(b"not a zip file")
-    third = cached_network(osm, cache_dir=tmp_path / "c")
-    with caplog.at_level(logging.WARNING, logger="eldercare_coverage.street_regions"):
-        redo = sr.regions_for(third, margin_m=600.0)
-    assert "unreadable" in caplog.text
-    assert shapely.equals_exact(redo.edge, fresh.edge, tolerance=0).all()
-    sr.regions_for(third, margin_m=700.0)
-    assert len(list((tmp_path / "c").glob("network-*.regions-*.npz"))) == 2

@@ -145,7 +145,7 @@ def test_chunks_threads_and_missing_rows_change_no_answer(network, search):
     rng = np.random.default_rng(3)
     x0, y0, x1, y1 = network.bounds()
     xy = rng.uniform((x0, y0), (x1, y1), (5000, 2))
-    idx = network.segment_index
+    idx = SegmentIndex.build(network)
     one = idx.nearest(xy, chunk=len(xy), n_jobs=1)
     many = idx.nearest(xy, chunk=333, n_jobs=3)
     for a, b in zip(one, many, strict=True):
