@@ -6,7 +6,7 @@ download is cached twice, in ``cache_dir`` (default ``settings.cache_dir``, see
 :mod:`eldercare_coverage.network_cache`): osmnx's HTTP responses under ``http/`` (a repeated query
 is answered from disk) and the projected network as ``.npz`` (reloads in milliseconds).
 
-The ways are filtered for walking exactly as files are (:func:`eldercare_coverage.network.walkable`,
+The ways are filtered for walking exactly as files are (:func:`eldercare_coverage.osm_rules.walkable`,
 the same extra tags, every way both ways), so a download and an OSM file of the same data
 give the same graph.
 
@@ -32,15 +32,10 @@ import osmnx as ox
 import shapely
 
 from ._errors import NetworkError
-from .network import (
-    _EXTRA_WAY_TAGS,
-    StreetNetwork,
-    WalkRule,
-    _keep_mode_edges,
-    _osmnx_way_tags,
-    network_from_graph,
-)
+from .network import StreetNetwork, network_from_graph
 from .network_cache import default_cache_dir, read_network, store
+from .osm_graph import _EXTRA_WAY_TAGS, _keep_mode_edges, _osmnx_way_tags
+from .osm_rules import WalkRule
 from .settings import settings as _settings
 
 log = logging.getLogger(__name__)

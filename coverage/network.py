@@ -19,20 +19,15 @@ near a zone's edge is below 0.05 %).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
-import tempfile
 import time
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import numpy as np
-import osmnx as ox
 import pyproj
 import shapely
 from pyproj.aoi import AreaOfInterest
@@ -40,23 +35,15 @@ from pyproj.database import query_utm_crs_info
 from scipy import sparse
 
 from ._errors import InputFileError, NetworkError
-from .osm_pbf import street_xml_from_pbf
-from .osm_reader import read_ways, streets_from_ways
-from .settings import settings as _settings
+from .osm_reader import PBF_SUFFIXES, XML_SUFFIXES, network_format, read_ways, streets_from_ways
+from .osm_rules import WalkRule, values_of, walkable
+
+if TYPE_CHECKING:
+    import networkx
 
 log = logging.getLogger(__name__)
 
-XML_SUFFIXES = (".osm", ".xml", ".osm.bz2", ".osm.gz", ".xml.bz2", ".xml.gz")
-GRAPHML_SUFFIXES = (".graphml",)
-PBF_SUFFIXES = (".osm.pbf", ".pbf")
 MODES = ("walk",)  # what the distance engine (StreetNetwork) supports
-GRAPH_MODES = ("walk", "drive")  # what the readers can filter a graph for
-
-# OSM way tags the mode filters need beyond osmnx's defaults (the walking rule's own keys,
-# which a user may extend in the settings, are added by _osmnx_way_tags).
-_EXTRA_WAY_TAGS = ("foot", "sidewalk", "sidewalk:both", "sidewalk:left", "sidewalk:right",
-                   "bridge", "layer", "tunnel", "motor_vehicle", "motorcar")
-
 
 @dataclass(eq=False)
 class StreetNetwork:
@@ -151,260 +138,6 @@ def cheapest_edges_csr(row: np.ndarray, col: np.ndarray, weight: np.ndarray,
     first[1:] = (row[1:] != row[:-1]) | (col[1:] != col[:-1])
     return sparse.csr_matrix((np.maximum(weight[first], 1e-9), (row[first], col[first])),
                              shape=shape)
-
-
-@contextlib.contextmanager
-def _osmnx_way_tags(extra: tuple[str, ...]) -> Iterator[None]:
-    """Temporarily add way tags to osmnx's ``useful_tags_way`` (restored afterwards).
-
-    The keys the walking rule reads (:meth:`WalkRule.keys`) are always added, so a tag a
-    user adds to the rule reaches the graph too.
-    """
-    before = list(ox.settings.useful_tags_way)
-    keys = (*extra, *WalkRule.from_settings().keys())
-    ox.settings.useful_tags_way = list(dict.fromkeys([*before, *keys]))
-    try:
-        yield
-    finally:
-        ox.settings.useful_tags_way = before
-
-
-def _values(value: Any) -> list[str]:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return []
-    if isinstance(value, list | tuple | set):
-        return [str(v) for v in value]
-    return [str(value)]
-
-
-@dataclass(frozen=True)
-class WalkRule:
-    """The walking rule's values (see :func:`walkable`); by default those of the settings.
-
-    Attributes
-    ----------
-    exclude_highway
-        ``highway`` values walking never uses (``settings.walk_exclude_highway``).
-    foot_only_highway
-        ``highway`` values walked only with an allowing ``foot`` tag
-        (``settings.walk_foot_only_highway``).
-    foot_allowed
-        ``foot`` values that allow walking (``settings.walk_foot_allowed``).
-    exclude_tags
-        ``{key: values}`` that keep a way out whatever ``foot`` says
-        (``settings.walk_exclude_tags``).
-    restricted_tags
-        ``{key: values}`` that keep a way out unless ``foot`` allows it
-        (``settings.walk_restricted_tags``).
-    """
-
-    exclude_highway: frozenset[str]
-    foot_only_highway: frozenset[str]
-    foot_allowed: frozenset[str]
-    exclude_tags: Mapping[str, frozenset[str]]
-    restricted_tags: Mapping[str, frozenset[str]]
-
-    @classmethod
-    def from_settings(cls) -> WalkRule:
-        """The rule as the settings hold it now."""
-        return cls(
-            exclude_highway=frozenset(_settings.walk_exclude_highway),
-            foot_only_highway=frozenset(_settings.walk_foot_only_highway),
-            foot_allowed=frozenset(_settings.walk_foot_allowed),
-            exclude_tags={k: frozenset(v) for k, v in _settings.walk_exclude_tags.items()},
-            restricted_tags={k: frozenset(v)
-                             for k, v in _settings.walk_restricted_tags.items()},
-        )
-
-    def keys(self) -> tuple[str, ...]:
-        """The OSM tag keys the rule reads, ``highway`` first."""
-        return tuple(dict.fromkeys(["highway", "foot", *self.exclude_tags,
-                                    *self.restricted_tags]))
-
-    def as_dict(self) -> dict[str, Any]:
-        """The rule as sorted lists (JSON): for cache keys and the report's method section.
-
-        Examples
-        --------
-        >>> WalkRule.from_settings().as_dict()["foot_only_highway"]
-        ['cycleway']
-        """
-        return {
-            "exclude_highway": sorted(self.exclude_highway),
-            "foot_only_highway": sorted(self.foot_only_highway),
-            "foot_allowed": sorted(self.foot_allowed),
-            "exclude_tags": {k: sorted(v) for k, v in sorted(self.exclude_tags.items())},
-            "restricted_tags": {k: sorted(v) for k, v in sorted(self.restricted_tags.items())},
-        }
-
-
-def walkable(data: Mapping[str, Any], *, rule: WalkRule | None = None) -> bool:
-    """Whether walking may use an OSM way with these tags.
-
-    osmnx's ``walk`` filter, applied to each OSM way before simplification: a ``highway``
-    is needed and must not be one walking never uses (``settings.walk_exclude_highway``:
-    motorways, construction, ...); ``area=yes``, ``foot=no`` and ``sidewalk``,
-    ``sidewalk:both``, ``sidewalk:left`` or ``sidewalk:right`` = ``separate`` (the
-    sidewalk is drawn as its own way) keep a way out (``settings.walk_exclude_tags``);
-    ``access=private`` and ``service=private`` keep it out too
-    (``settings.walk_restricted_tags``), and so does a ``highway`` pedestrians may not use
-    by default (``settings.walk_foot_only_highway``: ``cycleway``, as in OSM's default
-    access table), unless ``foot`` is ``yes``, ``designated`` or ``permissive``
-    (``settings.walk_foot_allowed``): a shared foot-and-cycle path walks, a bare cycleway
-    does not.
-
-    An osmnx edge merged from several ways holds lists of values: it is walkable when one
-    of its ``highway`` values is and none of its other values keeps it out.
-
-    Parameters
-    ----------
-    data
-        The way's tags (or an osmnx edge's attributes).
-    rule
-        The rule's values; None: ``WalkRule.from_settings()``.
-
-    Examples
-    --------
-    >>> walkable({"highway": "residential"}), walkable({"highway": "motorway"})
-    (True, False)
-    >>> walkable({"highway": "cycleway"}), walkable({"highway": "cycleway", "foot": "designated"})
-    (False, True)
-    >>> walkable({"highway": "service", "access": "private"})
-    False
-    >>> walkable({"highway": "service", "access": "private", "foot": "yes"})
-    True
-    >>> walkable({"highway": "secondary", "sidewalk": "separate"})
-    False
-    >>> walkable({"highway": "footway", "foot": "no"}), walkable({"waterway": "river"})
-    (False, False)
-    """
-    rule = WalkRule.from_settings() if rule is None else rule
-    foot_allowed = not rule.foot_allowed.isdisjoint(_values(data.get("foot")))
-    if not any(h not in rule.exclude_highway
-               and (foot_allowed or h not in rule.foot_only_highway)
-               for h in _values(data.get("highway"))):
-        return False
-    if any(not values.isdisjoint(_values(data.get(key)))
-           for key, values in rule.exclude_tags.items()):
-        return False
-    return foot_allowed or all(values.isdisjoint(_values(data.get(key)))
-                               for key, values in rule.restricted_tags.items())
-
-
-_DRIVE_EXCLUDE_HIGHWAY = frozenset({
-    "abandoned", "bridleway", "bus_guideway", "construction", "corridor", "cycleway",
-    "elevator", "escalator", "footway", "no", "path", "pedestrian", "planned", "platform",
-    "proposed", "raceway", "razed", "rest_area", "service", "services", "steps", "track"})
-_DRIVE_EXCLUDE_SERVICE = frozenset({"alley", "driveway", "emergency_access", "parking",
-                                    "parking_aisle", "private"})
-
-
-def drivable(data: dict[str, Any]) -> bool:
-    """Whether a delivery vehicle may use an OSM way with these tags (osmnx's ``drive``).
-
-    Examples
-    --------
-    >>> drivable({"highway": "primary"}), drivable({"highway": "footway"})
-    (True, False)
-    >>> drivable({"highway": "residential", "motor_vehicle": "no"})
-    False
-    """
-    highways = _values(data.get("highway"))
-    if not highways or all(h in _DRIVE_EXCLUDE_HIGHWAY for h in highways):
-        return False
-    if "yes" in _values(data.get("area")) or "private" in _values(data.get("access")):
-        return False
-    if "no" in _values(data.get("motor_vehicle")) or "no" in _values(data.get("motorcar")):
-        return False
-    return not set(_values(data.get("service"))) & _DRIVE_EXCLUDE_SERVICE
-
-
-def _keep_mode_edges(G: nx.MultiDiGraph, mode: str) -> nx.MultiDiGraph:
-    if mode not in GRAPH_MODES:
-        raise NetworkError(f"mode was {mode!r} but is expected to be in {GRAPH_MODES}")
-    if mode == "walk":
-        rule = WalkRule.from_settings()
-        drop = [(u, v, k) for u, v, k, d in G.edges(keys=True, data=True)
-                if not walkable(d, rule=rule)]
-    else:
-        drop = [(u, v, k) for u, v, k, d in G.edges(keys=True, data=True) if not drivable(d)]
-    G.remove_edges_from(drop)
-    G.remove_nodes_from([n for n in list(G.nodes) if G.degree(n) == 0])
-    return G
-
-
-def _suffix(path: Path) -> str:
-    name = path.name.lower()
-    for suffix in sorted((*XML_SUFFIXES, *GRAPHML_SUFFIXES, *PBF_SUFFIXES), key=len)[::-1]:
-        if name.endswith(suffix):
-            return suffix
-    return path.suffix.lower()
-
-
-def graph_from_file(path: str | Path, *, mode: str = "walk") -> nx.MultiDiGraph:
-    """Read a street graph (WGS-84, osmnx conventions) from an OSM XML, PBF or GraphML file.
-
-    Ways that ``mode`` cannot use are removed before simplification, every
-    connected component is kept (an island of streets is reported, not dropped). The
-    engine's arrays come faster from :func:`load_network`; this osmnx graph is for
-    delivery (``drive``) graphs and for users who want osmnx's own objects.
-
-    Parameters
-    ----------
-    path
-        ``.osm``/``.osm.bz2``/``.osm.gz`` (OSM XML), ``.osm.pbf`` or ``.graphml`` (osmnx).
-    mode
-        ``"walk"`` (every way both ways, as osmnx builds its walking graphs) or ``"drive"``
-        (osmnx's drive filter; one-way streets stay one-way in the directed graph), one
-        of :data:`GRAPH_MODES`.
-
-    Returns
-    -------
-    networkx.MultiDiGraph
-        Simplified, unprojected osmnx graph.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise InputFileError(f"{path}: network file does not exist")
-    suffix = _suffix(path)
-    if suffix in GRAPHML_SUFFIXES:
-        try:
-            G = ox.load_graphml(path)
-        except Exception as exc:  # osmnx raises a variety of parser errors
-            raise InputFileError(f"{path}: cannot read GraphML ({exc})") from exc
-        return _keep_mode_edges(G, mode)
-    if suffix in PBF_SUFFIXES:
-        return _graph_from_pbf(path, mode=mode)
-    if suffix not in XML_SUFFIXES:
-        raise InputFileError(
-            f"{path}: unknown network format {suffix!r}; expected one of "
-            f"{', '.join((*XML_SUFFIXES, *PBF_SUFFIXES, *GRAPHML_SUFFIXES))}"
-        )
-    try:
-        with _osmnx_way_tags(_EXTRA_WAY_TAGS):
-            # walking uses a one-way street both ways: osmnx's walk graphs are bidirectional,
-            # so a one-way stretch does not split a street into extra edges either
-            G = ox.graph_from_xml(path, simplify=False, retain_all=True,
-                                  bidirectional=mode == "walk")
-    except Exception as exc:  # ParseError, InsufficientResponseError, ...
-        raise InputFileError(f"{path}: cannot read OSM XML ({type(exc).__name__}: {exc})") from exc
-    G = _keep_mode_edges(G, mode)
-    if G.number_of_edges() == 0:
-        raise NetworkError(f"{path}: no street in the file can be used for {mode!r}")
-    return ox.simplify_graph(G)
-
-
-def _graph_from_pbf(path: Path, *, mode: str) -> nx.MultiDiGraph:
-    """osmnx's graph of a PBF: its streets written as OSM XML (osm_pbf) and read as XML."""
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="eldercare-pbf-") as tmp:
-        xml = Path(tmp) / (path.name.split(".")[0] + ".osm")
-        n_ways = street_xml_from_pbf(path, xml)
-        G = graph_from_file(xml, mode=mode)
-    G.graph["source"] = str(path)
-    log.info("%s: %d street ways, graph with %d nodes in %.1f s", path, n_ways,
-             G.number_of_nodes(), time.perf_counter() - started)
-    return G
 
 
 def utm_crs(lon: np.ndarray, lat: np.ndarray) -> pyproj.CRS:
@@ -549,7 +282,7 @@ def check_engine_mode(mode: str) -> None:
 
 
 def network_from_graph(
-    G: nx.MultiDiGraph, *, mode: str = "walk", to_crs: Any = None, source: str = ""
+    G: networkx.MultiDiGraph, *, mode: str = "walk", to_crs: Any = None, source: str = ""
 ) -> StreetNetwork:
     """Flatten an osmnx graph into a projected :class:`StreetNetwork`.
 
@@ -592,7 +325,7 @@ def network_from_graph(
         ways = frozenset(osmid) if isinstance(osmid, list) else osmid
         way_key.append(way_codes.setdefault(ways, len(way_codes)))
         geoms.append(data.get("geometry"))
-        hw = _values(data.get("highway"))
+        hw = values_of(data.get("highway"))
         highways.append(hw[0] if hw else "")
     u_arr, v_arr = np.array(edge_u, dtype=np.int64), np.array(edge_v, dtype=np.int64)
     edge_geometry = np.empty(len(geoms), dtype=object)
@@ -667,8 +400,10 @@ def load_network(path: str | Path, *, mode: str = "walk", to_crs: Any = None) ->
     32651
     """
     path = Path(path)
-    if path.exists() and _suffix(path) in (*XML_SUFFIXES, *PBF_SUFFIXES):
+    if path.exists() and network_format(path) in (*XML_SUFFIXES, *PBF_SUFFIXES):
         return network_from_osm(path, mode=mode, to_crs=to_crs)
+    from .osm_graph import graph_from_file  # osmnx, imported only for GraphML
+
     G = graph_from_file(path, mode=mode)  # GraphML, or the error for a missing or odd file
     return network_from_graph(G, mode=mode, to_crs=to_crs, source=str(path))
 

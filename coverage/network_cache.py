@@ -8,7 +8,7 @@ and the edge geometries as one flat coordinate array with offsets), and loaded w
 numpy and one vectorised ``shapely.linestrings`` call.
 
 The cache key is the source file's resolved path, size and modification time, the
-mode, the walking rule (``settings.walk_*``, :class:`eldercare_coverage.network.WalkRule`),
+mode, the walking rule (``settings.walk_*``, :class:`eldercare_coverage.osm_rules.WalkRule`),
 the target CRS and the cache format version: change any of them and the network is read
 again. A corrupt or
 unreadable entry is read again from the source (and logged), never trusted. Writes go
@@ -36,7 +36,8 @@ import numpy as np
 import pyproj
 import shapely
 
-from .network import StreetNetwork, WalkRule, load_network
+from .network import StreetNetwork, load_network
+from .osm_rules import WalkRule
 from .settings import settings as _settings
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""OSM PBF written as OSM XML for osmnx (:func:`eldercare_coverage.network.graph_from_file`).
+"""OSM PBF written as OSM XML for osmnx (:func:`eldercare_coverage.osm_graph.graph_from_file`).
 
 The engine's network does not come through here: :func:`eldercare_coverage.network.load_network`
 reads PBF and OSM XML alike with pyosmium straight into arrays

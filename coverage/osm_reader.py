@@ -8,7 +8,7 @@ pyosmium for the few things the engine needs and does the rest on arrays:
 1. **Read** (:func:`read_ways`, one pass, node locations kept by libosmium): for every way
    tagged ``highway`` that the mode can use, its id, its ``highway`` value and its node
    ids and locations. Which ways a mode can use is the caller's rule (for walking
-   :func:`eldercare_coverage.network.walkable`), asked once per distinct combination of the
+   :func:`eldercare_coverage.osm_rules.walkable`), asked once per distinct combination of the
    tags it reads (a county has a few hundred), for each OSM way before anything is merged.
 2. **Cut** what a clipped extract lacks (:func:`cut_paths`): a way is cut at the nodes
    missing from the file (one warning names the file and how many ways); a node repeated
@@ -51,6 +51,25 @@ import osmium
 from ._errors import InputFileError, NetworkError
 
 log = logging.getLogger(__name__)
+
+XML_SUFFIXES = (".osm", ".xml", ".osm.bz2", ".osm.gz", ".xml.bz2", ".xml.gz")
+GRAPHML_SUFFIXES = (".graphml",)
+PBF_SUFFIXES = (".osm.pbf", ".pbf")
+
+
+def network_format(path: Path) -> str:
+    """The file's format suffix (the longest known one it ends with, e.g. ``.osm.bz2``).
+
+    Examples
+    --------
+    >>> network_format(Path("county.OSM.bz2")), network_format(Path("x.graphml"))
+    ('.osm.bz2', '.graphml')
+    """
+    name = path.name.lower()
+    for suffix in sorted((*XML_SUFFIXES, *GRAPHML_SUFFIXES, *PBF_SUFFIXES), key=len)[::-1]:
+        if name.endswith(suffix):
+            return suffix
+    return path.suffix.lower()
 
 # libosmium's name of each file format this reader takes
 OSMIUM_FORMATS = {".osm": "osm", ".xml": "osm", ".osm.bz2": "osm.bz2", ".xml.bz2": "osm.bz2",

@@ -44,7 +44,7 @@ class Settings:
     walk_exclude_highway
         OSM ``highway`` values walking never uses, whatever the way's ``foot`` tag says:
         motorways, roads under construction or only planned, platforms, ... (osmnx's
-        ``walk`` filter). The walking rule (:func:`eldercare_coverage.network.walkable`) is
+        ``walk`` filter). The walking rule (:func:`eldercare_coverage.osm_rules.walkable`) is
         applied to every OSM way before simplification; it is this value and the four
         ``walk_*`` values below.
     walk_foot_only_highway

@@ -22,7 +22,7 @@ import shapely
 
 import eldercare_coverage as ec
 from eldercare_coverage.demo import DEMO_FILES, DemoInputs
-from eldercare_coverage.network import graph_from_file
+from eldercare_coverage.osm_graph import graph_from_file
 from eldercare_coverage.policy import default_policy
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -19,7 +19,8 @@ import shapely
 from eldercare_coverage._errors import NetworkError
 from eldercare_coverage.cli import main
 from eldercare_coverage.download import download_graph, download_network
-from eldercare_coverage.network import graph_from_file, load_network
+from eldercare_coverage.network import load_network
+from eldercare_coverage.osm_graph import graph_from_file
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 OSM = DATA / "network" / "demo_county.osm"

@@ -26,13 +26,10 @@ import shapely
 
 from eldercare_coverage import settings
 from eldercare_coverage._errors import InputFileError, NetworkError
-from eldercare_coverage.network import (
-    graph_from_file,
-    load_network,
-    network_from_graph,
-    walkable,
-)
+from eldercare_coverage.network import load_network, network_from_graph
 from eldercare_coverage.network_cache import cache_key
+from eldercare_coverage.osm_graph import graph_from_file
+from eldercare_coverage.osm_rules import walkable
 
 from ._reference import (
     complete_street_xml,

@@ -29,7 +29,8 @@ from rasterio.transform import Affine
 
 from eldercare_coverage.chinese_crs import wgs84_to_gcj02
 from eldercare_coverage.cli import main
-from eldercare_coverage.network import graph_from_file, load_network, network_from_graph
+from eldercare_coverage.network import load_network, network_from_graph
+from eldercare_coverage.osm_graph import graph_from_file
 from eldercare_coverage.osm_pbf import street_xml_from_pbf
 from eldercare_coverage.pipeline import CoordinateSystemWarning, run
 from eldercare_coverage.policy import default_policy
