@@ -1,7 +1,8 @@
 """Write a :class:`eldercare_coverage.result.CoverageResult` as the output contract of DESIGN.md.
 
-``DIR/summary.json``, ``DIR/coverage.gpkg`` (layers ``facilities``,
-``service_areas``, ``population``, ``gaps``, ``units``), ``DIR/units.csv``,
+``DIR/summary.json``, ``DIR/coverage.gpkg`` (layers ``facilities``, ``service_areas``,
+``catchments``, ``rings``, ``population``, ``gaps``, ``units``, and ``facility_areas``
+when the run drew them), ``DIR/units.csv``,
 ``DIR/map.html`` and ``DIR/report.html``. Each file is written to a temporary name
 in ``DIR`` and renamed into place, so a reader never sees half a file.
 """
