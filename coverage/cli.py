@@ -41,6 +41,13 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--walk-speed", type=float, help="elderly walking speed, m/s (default 0.9)")
         sp.add_argument("--no-progress", action="store_true", help="hide progress bars")
         sp.add_argument("--no-map", action="store_true", help="skip map.html")
+        sp.add_argument("--basemap", default="none", choices=["none", "osm", "tianditu", "amap"],
+                        help="base layer of map.html: none (default: outlines and main streets "
+                        "from the data, works offline), osm (OpenStreetMap tiles), tianditu "
+                        "(天地图, needs --tianditu-key) or amap (高德; the map is then drawn in "
+                        "GCJ-02)")
+        sp.add_argument("--tianditu-key", metavar="KEY",
+                        help="Tianditu browser key for --basemap tianditu")
         sp.add_argument("--no-rings", action="store_true",
                         help="skip the 500/1000/1500 m distance rings (faster)")
         sp.add_argument("--facility-areas", action="store_true",
@@ -94,7 +101,11 @@ def _print_excluded(excluded: list[dict], *, max_ids: int = 6) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``eldercare-coverage`` command."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.basemap == "tianditu" and not (args.tianditu_key or "").strip() and not args.no_map:
+        parser.error("--basemap tianditu needs --tianditu-key KEY (a browser key from "
+                     "console.tianditu.gov.cn)")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     from .outputs import write_outputs
@@ -159,7 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                          facility_areas=args.facility_areas)
         for w in caught:
             print(f"warning: {w.message}", file=sys.stderr)
-        paths = write_outputs(result, out, map_html=not args.no_map)
+        paths = write_outputs(result, out, map_html=not args.no_map, basemap=args.basemap,
+                              tianditu_key=args.tianditu_key)
     except CoverageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -16,12 +16,15 @@
 - **设施 Facilities** by type, and the excluded ones (grey) with the reason;
 - **乡镇/村社 Towns and villages** with their coverage rates.
 
-A county (some 40,000 cells, hundreds of facilities, several circles) stays within a few MB:
-the grid is two small images plus a run-length lookup and a columnar table of cell values,
-and polygons are simplified by a few metres in a projected CRS and written as encoded
-polylines that a few lines of script turn back into GeoJSON. A legend names the facility types, the circles and both colour scales. The
-base layer is OpenStreetMap tiles (the data layers do not need them: the map stays readable
-offline, on a blank background). All user text is HTML-escaped.
+The page needs no internet and is one file: Leaflet is inline (:mod:`._offline`), and the
+base layer is chosen when the map is written (:mod:`._basemap`): by default the outline,
+the towns and the main streets drawn from the run's own data; or OpenStreetMap, 天地图
+Tianditu or 高德 AMap tiles (with AMap every overlay is drawn in GCJ-02). A county (some
+40,000 cells, hundreds of facilities, several circles) stays within a few MB: the grid is two
+small images plus a run-length lookup and a columnar table of cell values, polygons are
+simplified by a few metres in a projected CRS and written as encoded polylines, facilities
+as one table per type (:mod:`._leaflet`). A legend (:mod:`._legend`) names the facility
+types, the circles with their coverage and both colour scales. All user text is HTML-escaped.
 
 Examples
 --------
@@ -31,7 +34,6 @@ Examples
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,37 +51,40 @@ from jinja2 import Template
 from rasterio.features import rasterize
 from rasterio.transform import Affine
 
-from ._html import DECODE_RINGS_JS, encode_rings, esc, hex_rgba, num, png_data_uri
+from ._basemap import OfflineBaseLayer, check_basemap, display_function, tile_layer
+from ._html import esc, hex_rgba, num, png_data_uri
+from ._leaflet import (
+    Display,
+    MapControls,
+    Panes,
+    PointLayer,
+    PolygonLayer,
+    displayed,
+    json_for_script,
+    polygon_features,
+)
+from ._legend import (
+    CIRCLE_COLORS,
+    DIST_COLORS,
+    DIST_LIMIT_MULTIPLES,
+    ELDERLY_COLORS,
+    EXCLUDED_COLOR,
+    GAP_COLOR,
+    LEGEND_DISTANCE_ID,
+    LEGEND_ELDERLY_ID,
+    RING_COLORS,
+    TYPE_COLORS,
+    UNREACHABLE_COLOR,
+    legend_html,
+)
+from ._offline import inline_leaflet, offline_map
 from .result import CoverageResult
-
-#: Colours of facility types (by code) and of the circles' service areas.
-TYPE_COLORS = {
-    "county_center": "#7b3294",
-    "town_center": "#c2185b",
-    "community_center": "#e66101",
-    "nursing_home": "#1a9850",
-    "central_kitchen": "#0571b0",
-    "canteen": "#4393c3",
-    "meal_point": "#92c5de",
-}
-CIRCLE_COLORS = ("#2166ac", "#1b7837", "#762a83", "#b35806", "#01665e", "#8c510a")
-GAP_COLOR = "#d7191c"
-EXCLUDED_COLOR = "#777777"
-#: Elderly per cell, low to high (classes from quantiles of the populated cells).
-ELDERLY_COLORS = ("#fff5eb", "#fdd0a2", "#fdae6b", "#fd8d3c", "#e6550d", "#a63603")
-#: Distance to the nearest facility as multiples of the circle's limit, and their colours;
-#: the last colour is for cells beyond the last multiple, then unreachable cells.
-DIST_LIMIT_MULTIPLES = (0.5, 1.0, 1.5, 2.0)
-DIST_COLORS = ("#1a9850", "#a6d96a", "#fee08b", "#fdae61", "#d73027")
-UNREACHABLE_COLOR = "#6e6e6e"
-#: Distance rings from the nearest band outwards.
-RING_COLORS = ("#253494", "#2c7fb8", "#41b6c4", "#7fcdbb", "#c7e9b4", "#ffffcc")
 
 SIMPLIFY_M = 5.0  # metres: outlines drawn in the map may deviate by this much (GIS has all)
 GRID_OVERSAMPLE = 2  # image pixels along a cell's edge, so skewed cells still show whole
 MAX_IMAGE_PX = 4096  # pixels on the long side of a grid image, whatever the extent
 GRID_OPACITY = 0.7
-_PRECISION = 6  # decimal degrees kept in the map: about 0.1 m
+GRID_PANE = "ecGrid"  # the images' own pane, under the offline base layer's streets
 _WEB_MERCATOR = "EPSG:3857"  # Leaflet's default CRS: images drawn in it align pixel-exactly
 
 
@@ -235,9 +240,10 @@ def cell_table(result: CoverageResult, circles: list[dict[str, Any]]) -> dict[st
         first cell); ``e`` (elderly, 1 decimal); ``p``/``places`` (coded "town · village");
         ``fac`` (escaped "id name" of the facilities named) and ``nearest`` (columns of codes
         into ``fac``, -1 none, one per distinct nearest-facility column); per circle in
-        ``circles``: ``name``, ``label``, ``unit``, ``limit``, ``d`` (distance: whole metres,
-        minutes to 0.1; null unreachable), ``f`` (its column in ``nearest``), ``s`` (share
-        covered in whole percent).
+        ``circles``: ``name``, ``label``, ``unit``, ``limit``, ``d`` (its column in ``dist``),
+        ``f`` (its column in ``nearest``), ``s`` (share covered in whole percent); ``dist``:
+        columns of distances (whole metres, minutes to 0.1; null unreachable), each distinct
+        column once (circles of one mode and facility kinds share their distances).
     """
     pop = result.population
     places = pop["town"].fillna("").astype(str) if "town" in pop else pd.Series("", pop.index)
@@ -262,14 +268,19 @@ def cell_table(result: CoverageResult, circles: list[dict[str, Any]]) -> dict[st
              if len(fac) and "name" in fac else {})
     table["fac"] = [esc(f"{fid} {names.get(fid, '')}".strip()) for fid in fac_uniques]
     columns: list[list[int]] = []
+    distances: list[list[float | int | None]] = []
     for c in circles:
         name = c["name"]
         if f"{name}_dist" not in pop:
             continue
         entry: dict[str, Any] = {
             "name": esc(name), "label": esc(c.get("label_zh") or ""), "unit": esc(c["unit"]),
-            "limit": c["limit"], "d": _rounded(pop[f"{name}_dist"], 0 if c["unit"] == "m" else 1),
+            "limit": c["limit"],
         }
+        dist = _rounded(pop[f"{name}_dist"], 0 if c["unit"] == "m" else 1)
+        if dist not in distances:
+            distances.append(dist)
+        entry["d"] = distances.index(dist)
         if f"{name}_facility" in pop:
             at = nearest_cols.index(f"{name}_facility") * len(pop)
             codes = fac_codes[at: at + len(pop)].tolist()
@@ -280,25 +291,8 @@ def cell_table(result: CoverageResult, circles: list[dict[str, Any]]) -> dict[st
             entry["s"] = _rounded(100 * pop[f"{name}_share"].astype(float), 0)
         table["circles"].append(entry)
     table["nearest"] = columns
+    table["dist"] = distances
     return table
-
-
-def _json_for_script(value: Any) -> str:
-    """JSON that is safe inside a ``<script>`` element and through folium's templates.
-
-    No ``</script>`` can close the element, and no ``{{``, ``{%`` or ``{#`` reaches the
-    Jinja template folium makes of every rendered script (JSON itself never has two
-    braces in a row, so a second brace is always inside a string, where an escape is
-    the same character).
-
-    Examples
-    --------
-    >>> print(_json_for_script({"name": "</script>{{ 7*7 }}"}))
-    {"name":"\\u003c/script\\u003e{\\u007b 7*7 }}"}
-    """
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    return text.replace("{{", "{\\u007b").replace("{%", "{\\u0025").replace("{#", "{\\u0023")
 
 
 class GridClick(MacroElement):
@@ -334,15 +328,21 @@ class GridClick(MacroElement):
     if (t.p[cell] >= 0) { html += '<br>' + t.places[t.p[cell]]; }
     html += '<br>老年人 elderly 60+: <b>' + (t.e[cell] === null ? '–' : fmt(t.e[cell], 1))
       + '</b>';
+    // one row per circle: its limit, the cell's distance and covered share, the facility
+    html += '<table class="ec-cell"><tr><th>服务圈 circle</th><th>距离 distance</th>'
+      + '<th>覆盖 covered</th></tr>';
     t.circles.forEach(function (c) {
-      var d = c.d[cell];
-      html += '<br><b>' + c.name + '</b> ' + c.label + ' (' + c.limit + ' ' + c.unit + '): '
-        + (d === null ? 'unreachable 不可达' : fmt(d, c.unit === 'm' ? 0 : 1) + ' ' + c.unit);
+      var d = t.dist[c.d][cell], s = c.s ? c.s[cell] : null;
       var f = c.f === undefined ? -1 : t.nearest[c.f][cell];
-      if (f >= 0) { html += ', nearest 最近 ' + t.fac[f]; }
-      if (c.s && c.s[cell] !== null) { html += ', ' + c.s[cell] + ' % covered 覆盖'; }
+      html += '<tr><td title="' + c.label + '"><b>' + c.name + '</b> ≤ ' + c.limit + ' '
+        + c.unit + (f >= 0 ? '<br><span class="ec-near">nearest 最近 ' + t.fac[f] + '</span>'
+                            : '')
+        + '</td><td>' + (d === null ? 'unreachable 不可达'
+                                    : fmt(d, c.unit === 'm' ? 0 : 1) + ' ' + c.unit)
+        + '</td><td>' + (s === null || s === undefined ? '–' : s + ' %') + '</td></tr>';
     });
-    L.popup({maxWidth: 360}).setLatLng(event.latlng).setContent(html).openOn(map);
+    html += '</table>';
+    L.popup({maxWidth: 440}).setLatLng(event.latlng).setContent(html).openOn(map);
   });
 })();
 {% endmacro %}
@@ -351,7 +351,7 @@ class GridClick(MacroElement):
     def __init__(self, raster: GridRaster, table: dict[str, Any], layers: list[ImageOverlay]):
         super().__init__()
         self._name = "GridClick"
-        self.grid_json = _json_for_script({
+        self.grid_json = json_for_script({
             "x0": raster.x_min_m, "y0": raster.y_max_m, "dx": raster.pixel_w_m,
             "dy": raster.pixel_h_m, "w": raster.width, "h": raster.height,
             "rle": run_lengths(raster.cell_index), "table": table})
@@ -380,7 +380,7 @@ def _grid_layers(result: CoverageResult, circles: list[dict[str, Any]], raster: 
     layers = [ImageOverlay(
         png_data_uri(np.concatenate([[0], elderly_class])[raster.cell_index], palette),
         bounds=bounds, name="老年人口 Elderly (60+) per cell", opacity=GRID_OPACITY,
-        show=True)]
+        show=True, pane=GRID_PANE)]
     first = next((c for c in circles if f"{c['name']}_dist" in pop), None)
     if first is not None:
         ratio = pop[f"{first['name']}_dist"].to_numpy(dtype=float) / float(first["limit"])
@@ -392,102 +392,38 @@ def _grid_layers(result: CoverageResult, circles: list[dict[str, Any]], raster: 
         layers.append(ImageOverlay(
             png_data_uri(np.concatenate([[0], dist_class])[raster.cell_index], palette),
             bounds=bounds, name=f"距离 Distance to nearest facility: {esc(first['name'])}",
-            opacity=GRID_OPACITY, show=False))
+            opacity=GRID_OPACITY, show=False, pane=GRID_PANE))
     return layers
 
 
 # --- polygons and points ---------------------------------------------------------------------
 
 
-def _display_geometries(gdf: gpd.GeoDataFrame, *, simplify_m: float, metric_crs: Any
-                        ) -> np.ndarray:
-    """Geometries for drawing: simplified by ``simplify_m`` in a projected CRS, in WGS-84."""
-    if simplify_m > 0:
-        projected = shapely.simplify(gdf.geometry.to_crs(metric_crs).to_numpy(), simplify_m,
-                                     preserve_topology=True)
-        return gpd.GeoSeries(projected, crs=metric_crs).to_crs("EPSG:4326").to_numpy()
-    return gdf.geometry.to_crs("EPSG:4326").to_numpy()
+@dataclass(frozen=True)
+class _Drawing:
+    """How a map draws polygons: simplified by ``simplify_m`` metres in ``metric_crs``, shown
+    through ``display`` (WGS-84 to the base layer's coordinates; None: as they are)."""
+
+    simplify_m: float
+    metric_crs: Any
+    display: Display | None = None
 
 
-def polygon_features(gdf: gpd.GeoDataFrame, properties: list[dict[str, Any]], *,
-                     simplify_m: float, metric_crs: Any) -> list[dict[str, Any]]:
-    """Polygons packed for the page: per feature ``{"p": properties, "g": polygons}``.
-
-    Each polygon is a list of rings (the exterior first), each ring an encoded polyline of
-    its ``[lon, lat]`` at 1e-6 degrees (:func:`eldercare_coverage._html.encode_rings`), about
-    a fifth of the size of GeoJSON text. Non-polygon parts and empty geometries are left out.
-    """
-    geoms = _display_geometries(gdf, simplify_m=simplify_m, metric_crs=metric_crs)
-    rings: list[np.ndarray] = []
-    layout: list[list[int]] = []  # per feature, the number of rings of each polygon
-    for geom in geoms:
-        parts = [] if geom is None or geom.is_empty else shapely.get_parts(geom).tolist()
-        counts = []
-        for polygon in parts:
-            if not isinstance(polygon, shapely.Polygon) or polygon.is_empty:
-                continue
-            polygon_rings = [polygon.exterior, *polygon.interiors]
-            rings += [shapely.get_coordinates(ring) for ring in polygon_rings]
-            counts.append(len(polygon_rings))
-        layout.append(counts)
-    codes = iter(encode_rings(rings, scale=10**_PRECISION))
-    return [{"p": props, "g": [[next(codes) for _ in range(n)] for n in counts]}
-            for counts, props in zip(layout, properties, strict=True) if counts]
-
-
-class PolygonLayer(MacroElement):
-    """Packed polygons (:func:`polygon_features`) drawn as one ``L.geoJSON`` layer.
-
-    Each feature's ``tip`` property becomes its tooltip; its ``style`` property, if any,
-    is laid over the layer's style.
-    """
-
-    _template = Template("""
-{% macro script(this, kwargs) %}
-var {{ this.get_name() }} = (function () {
-  {{ this.decoder }}
-  var packed = {{ this.packed_json }};
-  var features = packed.features.map(function (feature) {
-    return {type: 'Feature', properties: feature.p, geometry: {type: 'MultiPolygon',
-      coordinates: feature.g.map(function (polygon) {
-        return polygon.map(function (ring) { return decodeRings(ring, packed.scale); });
-      })}};
-  });
-  return L.geoJSON({type: 'FeatureCollection', features: features}, {
-    style: function (feature) {
-      return Object.assign({}, packed.style, feature.properties.style || {});
-    },
-    onEachFeature: function (feature, layer) {
-      if (feature.properties.tip) { layer.bindTooltip(feature.properties.tip, packed.tooltip); }
-    }
-  });
-})().addTo({{ this._parent.get_name() }});
-{% endmacro %}
-""")
-
-    def __init__(self, features: list[dict[str, Any]], *, style: dict[str, Any],
-                 sticky: bool = False):
-        super().__init__()
-        self._name = "PolygonLayer"
-        self.decoder = DECODE_RINGS_JS
-        self.packed_json = _json_for_script({"scale": 10**_PRECISION, "style": style,
-                                             "tooltip": {"sticky": sticky},
-                                             "features": features})
-
-
-def _polygon_group(name: str, part: gpd.GeoDataFrame, tips: pd.Series, *, show: bool,
-                   style: dict[str, Any], styles: list[dict[str, Any]] | None = None,
-                   sticky: bool = False, simplify_m: float, metric_crs: Any
-                   ) -> folium.FeatureGroup:
-    """A switchable layer of ``part``'s polygons with their tooltips."""
-    properties = [{"tip": tip} for tip in tips.tolist()]
+def _polygon_group(name: str, part: gpd.GeoDataFrame, tips: pd.Series | list[list[str]],
+                   draw: _Drawing, *, show: bool, style: dict[str, Any],
+                   styles: list[dict[str, Any]] | None = None, sticky: bool = False,
+                   tip_template: str | None = None) -> folium.FeatureGroup:
+    """A switchable layer of ``part``'s polygons with their tooltips: ``tips`` one per
+    polygon, or with ``tip_template`` the values the page fills into it (see PolygonLayer)."""
+    properties = ([{"tip": tip} for tip in tips] if tip_template is None
+                  else [{"v": values} for values in tips])
     if styles is not None:
         for props, feature_style in zip(properties, styles, strict=True):
             props["style"] = feature_style
     group = folium.FeatureGroup(name=name, show=show)
-    PolygonLayer(polygon_features(part, properties, simplify_m=simplify_m,
-                                  metric_crs=metric_crs),
-                 style=style, sticky=sticky).add_to(group)
+    PolygonLayer(polygon_features(part, properties, simplify_m=draw.simplify_m,
+                                  metric_crs=draw.metric_crs, display=draw.display),
+                 style=style, sticky=sticky, template=tip_template).add_to(group)
     return group
 
 
@@ -508,8 +444,8 @@ def _present(geoms: np.ndarray) -> np.ndarray:
     return ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
 
 
-def _service_area_layers(result: CoverageResult, circles: list[dict[str, Any]], *,
-                         simplify_m: float, metric_crs: Any) -> list[folium.FeatureGroup]:
+def _service_area_layers(result: CoverageResult, circles: list[dict[str, Any]], draw: _Drawing
+                         ) -> list[folium.FeatureGroup]:
     """One dissolved area per circle (``service_areas`` has one row per circle)."""
     areas = _table(result, "service_areas")
     if areas is None:
@@ -529,13 +465,12 @@ def _service_area_layers(result: CoverageResult, circles: list[dict[str, Any]], 
                 + pd.Series(area_km2, index=part.index).map(lambda v: num(v, 1)) + " km²")
         groups.append(_polygon_group(
             f"服务圈 Service area: {esc(c['name'])} ({c['limit']:g} {esc(c['unit'])})", part,
-            tips, show=(i == 0), sticky=True, simplify_m=simplify_m, metric_crs=metric_crs,
+            tips, draw, show=(i == 0), sticky=True,
             style={"fillColor": color, "color": color, "weight": 1.5, "fillOpacity": 0.15}))
     return groups
 
 
-def _ring_layers(result: CoverageResult, *, simplify_m: float, metric_crs: Any
-                 ) -> list[folium.FeatureGroup]:
+def _ring_layers(result: CoverageResult, draw: _Drawing) -> list[folium.FeatureGroup]:
     """One layer per rings set, its bands coloured from near to far."""
     rings = _table(result, "rings")
     if rings is None:
@@ -548,15 +483,14 @@ def _ring_layers(result: CoverageResult, *, simplify_m: float, metric_crs: Any
         tips = ("<b>" + part["band"].map(esc) + "</b> (" + esc(set_name) + ")<br>"
                 + elderly.map(num) + " elderly 老年人")
         groups.append(_polygon_group(
-            f"距离圈层 Distance rings: {esc(set_name)}", part, tips, show=False, sticky=True,
-            simplify_m=simplify_m, metric_crs=metric_crs,
-            style={"color": "#555555", "weight": 0.5, "fillOpacity": 0.35},
+            f"距离圈层 Distance rings: {esc(set_name)}", part, tips, draw, show=False,
+            sticky=True, style={"color": "#555555", "weight": 0.5, "fillOpacity": 0.35},
             styles=[{"fillColor": color} for color in colors]))
     return groups
 
 
-def _facility_area_layers(result: CoverageResult, circles: list[dict[str, Any]], *,
-                          simplify_m: float, metric_crs: Any) -> list[folium.FeatureGroup]:
+def _facility_area_layers(result: CoverageResult, circles: list[dict[str, Any]],
+                          draw: _Drawing) -> list[folium.FeatureGroup]:
     """Each facility's own (overlapping) area per circle, only when the run made them."""
     areas = _table(result, "facility_areas")
     if areas is None:
@@ -575,14 +509,13 @@ def _facility_area_layers(result: CoverageResult, circles: list[dict[str, Any]],
                 + f"</b><br>{esc(c['name'])}: {c['limit']:g} {esc(c['unit'])}<br>"
                 "elderly reached " + reached.map(num))
         groups.append(_polygon_group(
-            f"各设施服务区 Facility areas: {esc(c['name'])}", part, tips, show=False,
-            simplify_m=simplify_m, metric_crs=metric_crs,
+            f"各设施服务区 Facility areas: {esc(c['name'])}", part, tips, draw, show=False,
             style={"fillColor": color, "color": color, "weight": 1, "fillOpacity": 0.08}))
     return groups
 
 
-def _gap_layers(result: CoverageResult, circles: list[dict[str, Any]], *, simplify_m: float,
-                metric_crs: Any) -> list[folium.FeatureGroup]:
+def _gap_layers(result: CoverageResult, circles: list[dict[str, Any]], draw: _Drawing
+                ) -> list[folium.FeatureGroup]:
     gaps = _table(result, "gaps")
     if gaps is None:
         return []
@@ -593,23 +526,29 @@ def _gap_layers(result: CoverageResult, circles: list[dict[str, Any]], *, simpli
             continue
         where = (part["town"].fillna("").astype(str) + " "
                  + part["village"].fillna("").astype(str)).str.strip()
-        tips = ("<b>gap #" + part["rank"].astype(str) + "</b> (" + esc(c["name"]) + ")<br>"
-                + part["elderly_unserved"].map(num) + " elderly unserved in "
-                + part["cells"].astype(str) + " cells, "
-                + part["area_km2"].map(lambda v: num(v, 2)) + " km²<br>" + where.map(esc)
-                + "<br>nearest facility "
-                + part["nearest_dist"].map(lambda v: "unreachable" if pd.isna(v) else num(v))
-                + f" {esc(c['unit'])}")
+        # the median elderly person's distance where the run gives it, else the closest cell's
+        median = "nearest_dist_median" in part
+        nearest = part["nearest_dist_median" if median else "nearest_dist"]
+        template = (f"<b>gap #{{0}}</b> ({esc(c['name'])})<br>{{1}} elderly unserved in {{2}} "
+                    "cells, {3} km²<br>{4}<br>"
+                    + ("nearest facility (median elderly) 最近设施" if median
+                       else "nearest facility from its closest cell 最近设施")
+                    + f" {{5}} {esc(c['unit'])}")
+        values = [[str(rank), num(elderly), str(cells), num(area, 2), esc(place),
+                   "unreachable" if pd.isna(dist) else num(dist)]
+                  for rank, elderly, cells, area, place, dist in zip(
+                      part["rank"], part["elderly_unserved"], part["cells"], part["area_km2"],
+                      where, nearest, strict=True)]
         groups.append(_polygon_group(
-            f"服务缺口 Gap areas: {esc(c['name'])}", part, tips, show=(i == 0),
-            simplify_m=simplify_m, metric_crs=metric_crs,
+            f"服务缺口 Gap areas: {esc(c['name'])}", part, values, draw, show=(i == 0),
+            tip_template=template,
             style={"fillColor": GAP_COLOR, "color": GAP_COLOR, "weight": 2,
                    "fillOpacity": 0.25, "dashArray": "4 3"}))
     return groups
 
 
-def _unit_layers(result: CoverageResult, circles: list[dict[str, Any]], *, simplify_m: float,
-                 metric_crs: Any) -> list[folium.FeatureGroup]:
+def _unit_layers(result: CoverageResult, circles: list[dict[str, Any]], draw: _Drawing
+                 ) -> list[folium.FeatureGroup]:
     units = _table(result, "units")
     if units is None:
         return []
@@ -628,8 +567,8 @@ def _unit_layers(result: CoverageResult, circles: list[dict[str, Any]], *, simpl
                 tips = tips + f"<br>{esc(c['name'])}: " + (100 * part[col]).map(
                     lambda v: "–" if pd.isna(v) else f"{v:.1f} %")
         groups.append(_polygon_group(
-            label, part, tips, show=show, sticky=True, simplify_m=simplify_m,
-            metric_crs=metric_crs, style={"fill": False, "color": "#333333", "weight": weight}))
+            label, part, tips, draw, show=show, sticky=True,
+            style={"fill": False, "color": "#333333", "weight": weight}))
     return groups
 
 
@@ -647,7 +586,20 @@ def _facility_popup(row: pd.Series) -> str:
     return "<br>".join(parts)
 
 
-def _facility_layers(result: CoverageResult) -> list[folium.FeatureGroup]:
+def _facility_group(name: str, part: gpd.GeoDataFrame, *, show: bool, style: dict[str, Any],
+                    display: Display | None, excluded: bool = False) -> folium.FeatureGroup:
+    """A switchable layer of facilities as circle markers with a tooltip and popup each."""
+    names = part["name"].map(esc)
+    tips = (names + " (excluded 未使用)" if excluded else names).tolist()
+    popups = [_facility_popup(row) for _, row in part.iterrows()]
+    group = folium.FeatureGroup(name=name, show=show)
+    PointLayer(shapely.get_coordinates(part.geometry.to_numpy()), tips, popups, style=style,
+               display=display).add_to(group)
+    return group
+
+
+def _facility_layers(result: CoverageResult, display: Display | None
+                     ) -> list[folium.FeatureGroup]:
     fac = _table(result, "facilities")
     if fac is None:
         return []
@@ -656,85 +608,22 @@ def _facility_layers(result: CoverageResult) -> list[folium.FeatureGroup]:
     used = fac[fac["status"] == "used"]
     for code, part in used.groupby("type", sort=False):
         label = str(part["type_label"].iloc[0]) if "type_label" in part else str(code)
-        fg = folium.FeatureGroup(name=f"设施 {esc(label)} ({len(part)})", show=True)
-        color = TYPE_COLORS.get(str(code), "#000000")
-        for _, row in part.iterrows():
-            # a click on a facility opens its own popup, not the grid cell's under it
-            folium.CircleMarker(
-                [row.geometry.y, row.geometry.x], radius=6 if code != "community_center" else 4.5,
-                color="#ffffff", weight=1.2, fill=True, fill_color=color, fill_opacity=0.95,
-                bubbling_mouse_events=False, tooltip=esc(row["name"]),
-                popup=folium.Popup(_facility_popup(row), max_width=320),
-            ).add_to(fg)
-        groups.append(fg)
+        groups.append(_facility_group(
+            f"设施 {esc(label)} ({len(part)})", part, show=True, display=display,
+            style={"radius": 6 if code != "community_center" else 4.5, "color": "#ffffff",
+                   "weight": 1.2, "fillColor": TYPE_COLORS.get(str(code), "#000000"),
+                   "fillOpacity": 0.95}))
     excluded = fac[fac["status"] != "used"]
     if len(excluded):
-        fg = folium.FeatureGroup(name=f"未使用设施 Excluded facilities ({len(excluded)})",
-                                 show=False)
-        for _, row in excluded.iterrows():
-            folium.CircleMarker(
-                [row.geometry.y, row.geometry.x], radius=4, color=EXCLUDED_COLOR, weight=1.5,
-                fill=True, fill_color="#ffffff", fill_opacity=0.9, bubbling_mouse_events=False,
-                tooltip=esc(f"{row['name']} (excluded)"),
-                popup=folium.Popup(_facility_popup(row), max_width=320),
-            ).add_to(fg)
-        groups.append(fg)
+        groups.append(_facility_group(
+            f"未使用设施 Excluded facilities ({len(excluded)})", excluded, show=False,
+            display=display, excluded=True,
+            style={"radius": 4, "color": EXCLUDED_COLOR, "weight": 1.5, "fillColor": "#ffffff",
+                   "fillOpacity": 0.9}))
     return groups
 
 
-# --- legend and the map ----------------------------------------------------------------------
-
-
-def _swatch(color: str, text: str, *, round_: bool = False, opacity: float = 1.0) -> str:
-    radius = "border-radius:50%;" if round_ else ""
-    return (f"<div><span style='background:{color};{radius}opacity:{opacity:g}'></span>"
-            f"{text}</div>")
-
-
-def _legend(result: CoverageResult, circles: list[dict[str, Any]], edges: np.ndarray | None,
-            dist_circle: dict[str, Any] | None) -> str:
-    fac = result.facilities
-    used_types = list(dict.fromkeys(fac.loc[fac["status"] == "used", "type"])) if len(fac) else []
-    labels = (fac.drop_duplicates("type").set_index("type")["type_label"].to_dict()
-              if "type_label" in fac else {})
-    rows = ["<div style='margin-top:3px;font-weight:bold'>设施 facilities</div>"]
-    rows += [_swatch(TYPE_COLORS.get(t, "#000"), esc(labels.get(t, t)), round_=True)
-             for t in used_types]
-    rows.append("<div style='margin-top:3px;font-weight:bold'>服务圈 service circles</div>")
-    rows += [_swatch(CIRCLE_COLORS[i % len(CIRCLE_COLORS)],
-                     f"{esc(c['name'])} {c['limit']:g} {esc(c['unit'])}: "
-                     f"{100 * (c.get('coverage_rate') or 0):.1f} % covered 覆盖", opacity=0.5)
-             for i, c in enumerate(circles)]
-    rows.append(_swatch(GAP_COLOR, "服务缺口 gap area (unserved elderly)", opacity=0.6))
-    if edges is not None:
-        rows.append("<div style='margin-top:3px;font-weight:bold'>老年人口 / 格网 elderly (60+) "
-                    "per cell</div><div>")
-        rows += [f"<span style='background:{color}' title='{edges[k]:g}–{edges[k + 1]:g}'>"
-                 "</span>" for k, color in enumerate(ELDERLY_COLORS[: edges.size - 1])]
-        rows.append(f" {edges[0]:g} – {edges[-1]:g}</div>")
-    if dist_circle is not None:
-        limit, unit = float(dist_circle["limit"]), esc(dist_circle["unit"])
-        rows.append(f"<div style='margin-top:3px;font-weight:bold'>距离 distance to nearest "
-                    f"facility ({esc(dist_circle['name'])})</div>")
-        lower = 0.0
-        for multiple, color in zip(DIST_LIMIT_MULTIPLES, DIST_COLORS[:-1], strict=True):
-            rows.append(_swatch(color, f"{lower * limit:g} – {multiple * limit:g} {unit}"))
-            lower = multiple
-        rows.append(_swatch(DIST_COLORS[-1], f"&gt; {lower * limit:g} {unit}"))
-        rows.append(_swatch(UNREACHABLE_COLOR, "unreachable 不可达"))
-    title = esc(result.summary.get("title") or "eldercare-coverage")
-    total = num(result.summary.get("elderly_total"))
-    return (
-        "<div id='ec-legend' style='position:fixed;bottom:24px;left:12px;z-index:9999;"
-        "background:rgba(255,255,255,.92);padding:8px 10px;border-radius:6px;"
-        "font:12px/1.5 sans-serif;box-shadow:0 1px 4px rgba(0,0,0,.3);max-width:330px;"
-        "max-height:70vh;overflow:auto'>"
-        "<style>#ec-legend span{display:inline-block;width:11px;height:11px;"
-        "margin-right:6px;vertical-align:middle;border:1px solid #555}</style>"
-        f"<div style='font-weight:bold;margin-bottom:3px'>{title}</div>"
-        f"<div>老年人 elderly (60+): {total}</div>" + "".join(rows)
-        + "<div style='color:#666'>点击格网查看 click the grid for a cell's values</div></div>"
-    )
+# --- the map ----------------------------------------------------------------------------------
 
 
 def _metric_crs(result: CoverageResult) -> Any:
@@ -748,24 +637,49 @@ def _metric_crs(result: CoverageResult) -> Any:
     return _WEB_MERCATOR
 
 
+def _fit(m: folium.Map, result: CoverageResult, display: Display | None
+         ) -> list[list[float]] | None:
+    """Open the map on the cells and the units (the facilities when there are no cells);
+    the bounds, ``[[south, west], [north, east]]``."""
+    tables = [table for table in (result.population if len(result.population)
+                                  else result.facilities, _table(result, "units"))
+              if table is not None and len(table)]
+    boxes = [gpd.GeoSeries([shapely.box(*table.total_bounds)], crs=table.crs).to_crs("EPSG:4326")
+             for table in tables if np.all(np.isfinite(table.total_bounds))]
+    if not boxes:
+        return None
+    west, south, east, north = pd.concat(boxes).total_bounds
+    corners = np.array([[west, south], [east, north]])
+    corners = display(corners) if display is not None else corners
+    latlon = [[float(corners[0, 1]), float(corners[0, 0])],
+              [float(corners[1, 1]), float(corners[1, 0])]]
+    m.fit_bounds(latlon)
+    return latlon
+
+
 def make_map(result: CoverageResult, *, m: folium.Map | None = None,
-             circles: list[str] | None = None, tiles: str | None = "OpenStreetMap",
-             simplify_m: float = SIMPLIFY_M) -> folium.Map:
-    """Draw a coverage result on a folium map.
+             circles: list[str] | None = None, basemap: str = "none",
+             tianditu_key: str | None = None, simplify_m: float = SIMPLIFY_M) -> folium.Map:
+    """Draw a coverage result on a folium map that works without internet.
 
     Parameters
     ----------
     result
         The result of :func:`eldercare_coverage.run`.
     m
-        An existing map to draw on (e.g. in a notebook); a new one when None.
+        An existing map to draw on (e.g. in a notebook); a new one when None. Leaflet is
+        inlined into its page either way; other assets the given map links stay linked.
     circles
         Names of the circles to draw (default: all of the run). The first one's service
         area and gap areas are shown and its distances colour the distance image; the
         others are switchable.
-    tiles
-        Base layer of a new map (folium's names); None for a blank background, which
-        needs no internet to look right.
+    basemap
+        The base layer: ``"none"`` (default: outline, towns and main streets drawn from the
+        run's data, no tiles, no internet), ``"osm"``, ``"tianditu"`` (needs
+        ``tianditu_key``) or ``"amap"`` (every overlay drawn in GCJ-02 to match AMap's
+        tiles); see :mod:`eldercare_coverage._basemap`.
+    tianditu_key
+        Tianditu's browser key, for ``basemap="tianditu"``.
     simplify_m
         Tolerance in metres (in a projected CRS) by which polygons are simplified for
         display; 0 keeps every vertex.
@@ -773,51 +687,73 @@ def make_map(result: CoverageResult, *, m: folium.Map | None = None,
     Returns
     -------
     folium.Map
-        With a layer control and a legend.
+        With a collapsed layer control, a metric scale bar and a legend.
+
+    Raises
+    ------
+    eldercare_coverage._basemap.BasemapError
+        For an unknown ``basemap``, or Tianditu without a key (a ``ValueError``).
     """
+    check_basemap(basemap, tianditu_key)
     all_circles = _circles(result)
     chosen = [c for c in all_circles if circles is None or c["name"] in circles]
     if circles is not None and len(chosen) != len(set(circles)):
         known = ", ".join(c["name"] for c in all_circles)
         raise ValueError(f"unknown circle in {circles}; this run has: {known}")
-    pop = result.population
-    fac = result.facilities
-    bounds = pop.total_bounds if len(pop) else fac.total_bounds if len(fac) else np.full(4, np.nan)
+    display = display_function(basemap)
     if m is None:
-        m = folium.Map(tiles=tiles, control_scale=True, prefer_canvas=True)
+        m = offline_map(prefer_canvas=True, zoom_snap=0.25)  # fits the county closely
         _html(m).add_child(Element(
             "<meta name='description' content='eldercare-coverage service-circle map'>"))
-    if np.all(np.isfinite(bounds)):
-        m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
-    metric_crs = _metric_crs(result)
-    options: dict[str, Any] = {"simplify_m": simplify_m, "metric_crs": metric_crs}
+    else:
+        inline_leaflet(m)
+    bounds = _fit(m, result, display)
+    draw = _Drawing(simplify_m, _metric_crs(result), display)
 
+    Panes().add_to(m)  # before the layers drawn in them
+    tiles = tile_layer(basemap, tianditu_key)
+    layers: list[folium.map.Layer] = [] if tiles is None else [tiles]
+    # shown unless tiles are: ours, or a base layer the caller's map already shows
+    shown_base = tiles is not None or any(
+        isinstance(child, folium.map.Layer) and not child.overlay and child.show
+        for child in m._children.values())
+    layers.append(OfflineBaseLayer.from_result(result, metric_crs=draw.metric_crs,
+                                               simplify_m=simplify_m, show=not shown_base,
+                                               display=display))
+    pop = result.population
     edges, dist_circle, click = None, None, None
-    grid: list[ImageOverlay] = []
+    sections: dict[str, str] = {}  # legend sections that open with their grid layer
     if len(pop) and _present(pop.geometry.to_numpy()).any():
-        raster = grid_raster(pop.geometry)
+        # cells drawn where the base layer has them: per vertex, so in GCJ-02 on AMap
+        cells = gpd.GeoSeries(displayed(pop.geometry.to_crs("EPSG:4326").to_numpy(), display),
+                              crs="EPSG:4326")
+        raster = grid_raster(cells)
         edges = _elderly_edges(pop["elderly"].to_numpy(dtype=float))
         grid = _grid_layers(result, chosen, raster, edges)
+        layers += grid
         dist_circle = next((c for c in chosen if f"{c['name']}_dist" in pop), None)
         click = GridClick(raster, cell_table(result, chosen), grid)
-    layers: list[folium.map.Layer] = [*grid]
-    layers += _ring_layers(result, **options)
-    layers += _service_area_layers(result, chosen, **options)
-    layers += _facility_area_layers(result, chosen, **options)
-    layers += _gap_layers(result, chosen, **options)
-    layers += _unit_layers(result, chosen, **options)
-    layers += _facility_layers(result)
+        sections = dict(zip([layer.get_name() for layer in grid],
+                            [LEGEND_ELDERLY_ID, LEGEND_DISTANCE_ID], strict=False))
+    layers += _ring_layers(result, draw)
+    layers += _service_area_layers(result, chosen, draw)
+    layers += _facility_area_layers(result, chosen, draw)
+    layers += _gap_layers(result, chosen, draw)
+    layers += _unit_layers(result, chosen, draw)
+    layers += _facility_layers(result, display)
     for layer in layers:
         layer.add_to(m)
     if click is not None:
         click.add_to(m)
-    folium.LayerControl(collapsed=False).add_to(m)
-    _html(m).add_child(Element(_legend(result, chosen, edges, dist_circle)))
+    folium.LayerControl(collapsed=True).add_to(m)
+    _html(m).add_child(Element(legend_html(result, chosen, edges, dist_circle)))
+    MapControls(sections, bounds=bounds).add_to(m)
     return m
 
 
 def write_map(result: CoverageResult, path: str | Path, **kwargs: Any) -> Path:
-    """Write :func:`make_map` of ``result`` as a standalone HTML file; returns the path."""
+    """Write :func:`make_map` of ``result`` (``kwargs`` as its options) as one HTML file
+    that needs nothing else; returns the path."""
     path = Path(path)
     make_map(result, **kwargs).save(str(path))
     return path

@@ -102,9 +102,13 @@ def write_units_csv(result: CoverageResult, path: str | Path) -> Path:
 
 
 def write_outputs(
-    result: CoverageResult, out_dir: str | Path, *, map_html: bool = True, report: bool = True
+    result: CoverageResult, out_dir: str | Path, *, map_html: bool = True, report: bool = True,
+    basemap: str = "none", tianditu_key: str | None = None,
 ) -> dict[str, Path]:
     """Write every output file of the contract into ``out_dir`` (created if needed).
+
+    ``basemap`` and ``tianditu_key`` choose the map's base layer
+    (:func:`eldercare_coverage.maps.make_map`).
 
     Returns
     -------
@@ -121,7 +125,8 @@ def write_outputs(
     if map_html:
         from .maps import write_map
 
-        paths["map"] = _atomic(out / "map.html", lambda p: write_map(result, p))
+        paths["map"] = _atomic(out / "map.html", lambda p: write_map(
+            result, p, basemap=basemap, tianditu_key=tianditu_key))
     if report:
         from .report import write_report
 

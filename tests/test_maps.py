@@ -36,9 +36,17 @@ from folium.raster_layers import ImageOverlay
 from rasterio.features import rasterize, shapes
 from rasterio.transform import Affine
 
+import eldercare_coverage._basemap as basemap_module
 import eldercare_coverage._html as html_helpers
+import eldercare_coverage._leaflet as leaflet_module
+import eldercare_coverage._legend as legend_module
+import eldercare_coverage._offline as offline_module
 import eldercare_coverage.maps as maps
+from eldercare_coverage import cli
+from eldercare_coverage._basemap import BasemapError, main_streets
+from eldercare_coverage.chinese_crs import wgs84_to_gcj02
 from eldercare_coverage.maps import grid_raster, make_map, run_lengths, write_map
+from eldercare_coverage.network import StreetNetwork
 from eldercare_coverage.policy import default_policy
 from eldercare_coverage.result import CoverageResult
 
@@ -375,12 +383,15 @@ def test_a_click_finds_the_cell_under_it(small: CoverageResult):
         for c, circle in zip(table["circles"], CIRCLES, strict=True):
             dist = pop[f"{circle[0]}_dist"].iloc[at]
             if np.isnan(dist):
-                assert c["d"][cell] is None
+                assert table["dist"][c["d"]][cell] is None
             else:
-                assert c["d"][cell] == pytest.approx(dist, abs=0.05 if circle[2] == "min" else 0.5)
+                assert table["dist"][c["d"]][cell] == pytest.approx(
+                    dist, abs=0.05 if circle[2] == "min" else 0.5)
                 nearest = table["nearest"][c["f"]][cell]
                 assert table["fac"][nearest].startswith(pop[f"{circle[0]}_facility"].iloc[at])
             assert c["s"][cell] == round(100 * pop[f"{circle[0]}_share"].iloc[at])
+    # equal distance columns are stored once: metres (two circles), minutes (two)
+    assert len(grid["table"]["dist"]) == 2
     # outside the grid and inside the hole: no cell
     hole_row, hole_col = 30 * 5 // 12, 40 * 5 // 12
     lon, lat = to_lonlat.transform(X0_M + (hole_col + 0.5) * 100, Y1_M - (hole_row + 0.5) * 100)
@@ -485,7 +496,7 @@ def test_maps_compose_and_circles_can_be_chosen(small: CoverageResult):
 
 
 def test_write_map_writes_a_page(small: CoverageResult, tmp_path):
-    path = write_map(small, tmp_path / "map.html", tiles=None)
+    path = write_map(small, tmp_path / "map.html")
     html = path.read_text(encoding="utf-8")
     assert "leaflet" in html.lower() and "ec-legend" in html
     assert "L.CRS.EPSG3857.project" in html
@@ -498,7 +509,8 @@ def test_run_lengths_round_trip():
 
 
 def test_docstring_examples_of_the_map_modules():
-    for module in (maps, html_helpers):
+    for module in (maps, html_helpers, leaflet_module, legend_module, basemap_module,
+                   offline_module):
         outcome = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
         assert outcome.failed == 0 and outcome.attempted > 0, module.__name__
 
@@ -577,12 +589,235 @@ def test_the_page_script_finds_cells_and_draws_polygons(small: CoverageResult, t
     # the polygons the page decodes are the simplified ones, to 1e-6 degrees
     drawn = {feature["properties"]["tip"]: shapely.geometry.shape(feature["geometry"])
              for data in answer["geojsons"] for feature in data["features"]}
+    # gap areas carry their numbers; the page writes their tooltips
+    gap = small.gaps.iloc[0]
+    assert (f"<b>gap #1</b> (walk_1500m)<br>{html_helpers.num(gap['elderly_unserved'])} elderly "
+            f"unserved in 4 cells, 0.04 km²<br>城东街道 村0-0<br>nearest facility from its "
+            "closest cell 最近设施 1,800 m") in drawn
     areas = small.service_areas
     for name, limit, unit, _ in CIRCLES:
         (geom,) = [g for tip, g in drawn.items() if f"{name}: {limit:g} {unit}<br>elderly covered"
                    in tip]
-        expected = maps._display_geometries(areas[areas["circle"] == name],
-                                            simplify_m=maps.SIMPLIFY_M,
-                                            metric_crs=small.population.estimate_utm_crs())[0]
+        expected = leaflet_module.display_geometries(
+            areas[areas["circle"] == name], simplify_m=maps.SIMPLIFY_M,
+            metric_crs=small.population.estimate_utm_crs())[0]
         np.testing.assert_allclose(shapely.get_coordinates(geom),
                                    shapely.get_coordinates(expected), rtol=0, atol=0.51e-6)
+
+
+# --- a page that needs no internet, and its base layers -------------------------------------
+
+#: Addresses the code inlined from Leaflet holds: the SVG namespace and its attribution link.
+LEAFLET_ADDRESSES = {"http://www.w3.org/2000/svg", "https://leafletjs.com"}
+
+
+def _addresses(html: str) -> set[str]:
+    return set(re.findall(r"https?://[^\s\"'<>)\\]+", html))
+
+
+def _decode(text: str, scale: float) -> np.ndarray:
+    """An encoded polyline back to ``(N, 2)`` values (the page's ``decodeRings``)."""
+    values, at, current = [], 0, [0, 0]
+    while at < len(text):
+        for axis in range(2):
+            shift, bits = 0, 0
+            while True:
+                chunk = ord(text[at]) - 63
+                at += 1
+                bits |= (chunk & 31) << shift
+                shift += 5
+                if chunk < 32:
+                    break
+            current[axis] += ~(bits >> 1) if bits & 1 else bits >> 1
+        values.append([current[0] / scale, current[1] / scale])
+    return np.array(values)
+
+
+def _packed(html: str, first_key: str) -> list[dict[str, Any]]:
+    """The JSON objects the page's layers of one kind receive (``var packed = {...};``)."""
+    found = re.findall(r"var packed = (\{\"" + first_key + r"\".*?\});\n", html)
+    return [json.loads(text) for text in found]
+
+
+def _base_lines(html: str) -> dict[str, list[np.ndarray]]:
+    """The offline base layer's lines by kind, decoded to ``[lat, lon]`` arrays."""
+    (packed,) = [p for p in _packed(html, "scale") if p.get("pane") == "ecBase"]
+    return {line["kind"]: [_decode(code, packed["scale"]) for code in line["codes"]]
+            for line in packed["lines"]}
+
+
+def test_the_page_needs_no_internet(small: CoverageResult, tmp_path):
+    html = write_map(small, tmp_path / "map.html").read_text(encoding="utf-8")
+    # no script, stylesheet, font or image from anywhere: Leaflet's own code is in the page
+    assert not re.search(r"<script[^>]+src=|<link|@import|url\(\s*['\"]?https?:", html)
+    assert offline_module.leaflet_js() in html and "Leaflet 1.9.4" in html
+    assert "leaflet-control-layers" in offline_module.leaflet_css() in html
+    assert "url(data:image/png;base64," in offline_module.leaflet_css()
+    for cdn_asset in ("jquery", "bootstrap", "awesome-markers", "fontawesome", "glyphicons"):
+        assert cdn_asset not in html.lower()
+    # the only addresses are in Leaflet's code: no tiles unless a tile base layer is chosen
+    assert _addresses(html) == LEAFLET_ADDRESSES
+    # the layer control opens on demand; the scale bar is metric only
+    assert '"collapsed": true' in html and "imperial: false" in html
+    # folium's class-level CDN lists are left as they were for other maps
+    assert any("jquery" in url for _, url in folium.Map.default_js)
+
+
+def test_a_given_map_gets_leaflet_inline_and_keeps_its_other_assets(small: CoverageResult):
+    m = folium.Map(tiles=None)
+    html = make_map(small, m=m).get_root().render()
+    assert offline_module.leaflet_js() in html
+    assert "cdn.jsdelivr.net/npm/leaflet@" not in html  # no second Leaflet from a CDN
+    assert "code.jquery.com" in html  # the caller's map asked for it
+    # a map that shows its own tiles keeps them on; the offline base layer is the other choice
+    tiled = make_map(small, m=folium.Map(tiles="OpenStreetMap"))
+    (offline,) = [child for child in tiled._children.values()
+                  if isinstance(child, basemap_module.OfflineBaseLayer)]
+    assert not offline.show
+
+
+def _points(html: str) -> dict[str, list[float]]:
+    """Marker position ``[lat, lon]`` by tooltip (the facility's name)."""
+    return {tip: point for packed in _packed(html, "points")
+            for tip, point in zip(packed["tips"], packed["points"], strict=True)}
+
+
+def test_amap_draws_every_overlay_in_gcj02(small: CoverageResult):
+    wgs_html = make_map(small).get_root().render()
+    gcj_html = make_map(small, basemap="amap").get_root().render()
+    assert _in_page(basemap_module.AMAP_URL, gcj_html) and "autonavi" not in wgs_html
+    fac = small.facilities[small.facilities["status"] == "used"]
+    lon, lat = fac.geometry.x.to_numpy(), fac.geometry.y.to_numpy()
+    gcj_lon, gcj_lat = wgs84_to_gcj02(lon, lat)
+    wgs_points, gcj_points = _points(wgs_html), _points(gcj_html)
+    for k, name in enumerate(fac["name"]):
+        # on AMap's streets (GCJ-02) with AMap, on OpenStreetMap's (WGS-84) without
+        np.testing.assert_allclose(gcj_points[name], [gcj_lat[k], gcj_lon[k]], atol=0.51e-6)
+        np.testing.assert_allclose(wgs_points[name], [lat[k], lon[k]], atol=0.51e-6)
+        assert abs(gcj_lon[k] - lon[k]) > 1e-3  # a few hundred metres apart
+    # polygons: every vertex converted (the service areas as an example)
+    areas = small.service_areas
+    metric = small.population.estimate_utm_crs()
+    (packed,) = [p for p in _packed(gcj_html, "scale") if p.get("features")
+                 and "walk_1500m: 1500 m<br>elderly covered" in p["features"][0]["p"].get("tip", "")]
+    ring = _decode(packed["features"][0]["g"][0][0], packed["scale"])
+    expected = leaflet_module.display_geometries(
+        areas[areas["circle"] == "walk_1500m"], simplify_m=maps.SIMPLIFY_M, metric_crs=metric)[0]
+    exterior = shapely.get_coordinates(shapely.get_parts(expected)[0].exterior)
+    np.testing.assert_allclose(ring, np.column_stack(wgs84_to_gcj02(*exterior.T)), atol=0.51e-6)
+    # the grid: a click on a cell's GCJ-02 position finds that cell
+    grid = _grid_json(gcj_html)
+    index = _decode_runs(grid["rle"], grid["w"], grid["h"]).ravel()
+    pop = small.population
+    to_lonlat = pyproj.Transformer.from_crs(UTM, "EPSG:4326", always_xy=True)
+    for at in [0, 17, len(pop) - 1]:
+        cell_lon, cell_lat = to_lonlat.transform(X0_M + (pop["col"].iloc[at] + 0.5) * 100.0,
+                                                 Y1_M - (pop["row"].iloc[at] + 0.5) * 100.0)
+        merc_x, merc_y = _web_mercator(*(np.array(v) for v in wgs84_to_gcj02(cell_lon, cell_lat)))
+        col = math.floor((merc_x - grid["x0"]) / grid["dx"])
+        row = math.floor((grid["y0"] - merc_y) / grid["dy"])
+        assert index[row * grid["w"] + col] - 1 == at
+
+
+def test_tile_base_layers_and_their_errors(small: CoverageResult):
+    html = make_map(small, basemap="tianditu", tianditu_key="k3y&x").get_root().render()
+    for layer in ("vec", "cva"):  # the map and its annotation, the key URL-encoded
+        assert f"tianditu.gov.cn/{layer}_w/wmts?" in html
+        assert re.search(rf"{layer}_w/wmts\?[^\"]*LAYER={layer}[^\"]*tk=k3y%26x\"", html)
+    osm = make_map(small, basemap="osm").get_root().render()
+    assert _in_page(basemap_module.OSM_URL, osm)
+    assert _addresses(osm) - LEAFLET_ADDRESSES == {basemap_module.OSM_URL,
+                                                   "https://www.openstreetmap.org/copyright"}
+    # the offline base layer stays in the control as the other choice
+    assert "Streets and outlines (offline)" in osm
+    with pytest.raises(BasemapError, match="needs a key.*tianditu_key"):
+        make_map(small, basemap="tianditu")
+    with pytest.raises(ValueError, match="'google'.*none, osm, tianditu, amap"):
+        make_map(small, basemap="google")
+
+
+def test_cli_asks_for_the_tianditu_key_before_running(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["demo", "--out", str(tmp_path), "--basemap", "tianditu"])
+    assert stop.value.code == 2 and "--tianditu-key" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing was run or written
+
+
+def _street_network() -> StreetNetwork:
+    r"""Four edges in UTM 51N, inside the synthetic grid (metres from its north-west corner)::
+
+        A (500, -500) ----- B (1500, -500)            A-B, B-C: primary (one street, bent)
+           \                 |   \
+            \                |     C (2500, -800)
+             \               D (1500, -1500)       B-D: tertiary_link
+              \
+               E (2500, -2000)                      A-E: residential, the longest (2500 m)
+    """
+    xy = np.array([[X0_M + 500, Y1_M - 500], [X0_M + 1500, Y1_M - 500],
+                   [X0_M + 2500, Y1_M - 800], [X0_M + 1500, Y1_M - 1500],
+                   [X0_M + 2500, Y1_M - 2000]])
+    ends = np.array([[0, 1], [1, 2], [1, 3], [0, 4]])
+    geoms = shapely.linestrings(xy[ends])
+    return StreetNetwork(
+        crs=pyproj.CRS(UTM), node_id=np.arange(len(xy)), node_xy=xy, edge_u=ends[:, 0],
+        edge_v=ends[:, 1], edge_length_m=shapely.length(geoms), edge_geometry=geoms,
+        edge_highway=np.array(["primary", "primary", "tertiary_link", "residential"],
+                              dtype=object))
+
+
+def _assert_same_line(drawn: np.ndarray, expected: np.ndarray) -> None:
+    """The same vertices (to the base layer's 1e-5 degrees), in either direction."""
+    if np.abs(drawn[0] - expected[0]).max() > 1e-4:
+        drawn = drawn[::-1]
+    np.testing.assert_allclose(drawn, expected, rtol=0, atol=0.6e-5)
+
+
+def test_offline_base_layer_has_outlines_and_main_streets(small: CoverageResult):
+    network = _street_network()
+    with_streets = _with(small, meta={"network": network})
+    lines = _base_lines(make_map(with_streets).get_root().render())
+    to_lonlat = pyproj.Transformer.from_crs(UTM, "EPSG:4326", always_xy=True)
+    lon, lat = to_lonlat.transform(*network.node_xy.T)
+    # the primary street is one line A-B-C (its two edges merged), the link road B-D
+    latlon = np.column_stack([lat, lon])
+    (primary,) = lines["street:primary"]
+    _assert_same_line(primary, latlon[[0, 1, 2]])
+    (link,) = lines["street:tertiary"]
+    _assert_same_line(link, latlon[[1, 3]])
+    assert not [kind for kind in lines if "residential" in kind]  # minor streets stay out
+    # the outline of the two towns, and their boundaries
+    (outline,) = lines["outline"]
+    box = shapely.box(*small.units.to_crs(UTM).total_bounds)
+    corners = np.column_stack(to_lonlat.transform(*shapely.get_coordinates(box).T))[:, ::-1]
+    np.testing.assert_allclose(np.unique(outline.round(5), axis=0),
+                               np.unique(corners.round(5), axis=0), atol=1.1e-5)
+    assert len(lines["towns"]) == 2
+    # on AMap the streets move with everything else
+    amap = _base_lines(make_map(with_streets, basemap="amap").get_root().render())
+    gcj_lon, gcj_lat = wgs84_to_gcj02(lon, lat)
+    _assert_same_line(amap["street:primary"][0], np.column_stack([gcj_lat, gcj_lon])[[0, 1, 2]])
+    # without a network, only the outlines
+    assert set(_base_lines(make_map(small).get_root().render())) == {"outline", "towns"}
+
+
+def test_main_streets_without_road_classes_are_the_longest():
+    network = _street_network()
+    network.edge_highway = np.array(["", "", "", ""], dtype=object)
+    streets = main_streets(network)
+    assert streets["highway"].tolist() == ["longest"]
+    (line,) = shapely.get_parts(streets.geometry.to_crs(UTM).to_numpy())
+    assert shapely.length(line) == pytest.approx(network.edge_length_m.max(), rel=1e-6)
+
+
+def test_legend_reads_as_a_planner_speaks(small: CoverageResult):
+    html = make_map(small).get_root().render()
+    legend = html[html.index("<div id='ec-legend'"):]
+    legend = legend[: legend.index("</details></div>")]
+    for c in small.summary["circles"]:
+        assert f"{100 * c['coverage_rate']:.1f} %" in legend and c["label_zh"] in legend
+    # minutes said in metres at the walking speed
+    assert "walk_15min: 15 min ≈ 810 m at 0.9 m/s" in legend
+    # elderly classes one per row, so their labels cannot run into each other
+    edges = maps._elderly_edges(small.population["elderly"].to_numpy(dtype=float))
+    for k in range(edges.size - 1):
+        assert f"</span>{edges[k]:g} – {edges[k + 1]:g}</div>" in legend
