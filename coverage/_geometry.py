@@ -82,6 +82,26 @@ def lost_inputs(unions: np.ndarray, geoms: np.ndarray, of: np.ndarray) -> np.nda
     return bad
 
 
+def repaired(geoms: np.ndarray, present: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """``geoms`` with the invalid ones made valid (a copy when any is), and how many were.
+
+    Examples
+    --------
+    >>> bow_tie = shapely.Polygon([(0, 0), (2, 2), (2, 0), (0, 2)])
+    >>> out, n = repaired(np.array([bow_tie, shapely.box(0, 0, 1, 1)], dtype=object))
+    >>> n, bool(shapely.is_valid(out).all()), round(float(out[0].area), 6)
+    (1, True, 2.0)
+    """
+    bad = ~shapely.is_valid(geoms) & ~shapely.is_missing(geoms)
+    if present is not None:
+        bad &= present
+    if not bad.any():
+        return geoms, 0
+    out = np.array(geoms, dtype=object, copy=True)
+    out[bad] = shapely.make_valid(out[bad])
+    return out, int(bad.sum())
+
+
 def valid(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """``gdf`` with its invalid polygons repaired (``make_valid``, polygon parts kept).
 

@@ -33,6 +33,7 @@ import pandas as pd
 import shapely
 
 from ._errors import InputFileError, NoCrsError
+from ._geometry import repaired
 from ._vector import read_layer
 
 log = logging.getLogger(__name__)
@@ -545,12 +546,9 @@ def _check_units(
                              f"{[names[i] for i in np.flatnonzero(lost)][:10]}")
     crs = units.estimate_utm_crs() if units.crs.is_geographic else units.crs
     out = units.to_crs(crs) if units.crs != crs else units
-    out_geoms = out.geometry.to_numpy()
-    invalid = present & ~shapely.is_valid(out_geoms)
-    if invalid.any():
-        log.warning("repairing %d invalid unit polygon(s) with make_valid", int(invalid.sum()))
-        out_geoms = out_geoms.copy()
-        out_geoms[invalid] = shapely.make_valid(out_geoms[invalid])
+    out_geoms, n_invalid = repaired(out.geometry.to_numpy(), present)
+    if n_invalid:
+        log.warning("repairing %d invalid unit polygon(s) with make_valid", n_invalid)
         out = out.set_geometry(out_geoms, crs=crs)
     return out.reset_index(drop=True), counts
 
@@ -624,10 +622,7 @@ def _dasymetric_weights(
     kinds = set(np.unique(shapely.get_type_id(w)).tolist())
     if kinds <= {3, 6}:
         method, measure = "buildings", shapely.area
-        bad = ~shapely.is_valid(w)
-        if bad.any():
-            w = w.copy()
-            w[bad] = shapely.make_valid(w[bad])
+        w, _ = repaired(w)
     elif kinds <= {1, 2, 5}:
         method, measure = "roads", shapely.length
     else:
