@@ -34,6 +34,7 @@ nor searched.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import chain
 
@@ -92,16 +93,18 @@ class DrawGrid:
         t = self.transform
         return Affine(t.a / self.fine, t.b, t.c, t.d, t.e / self.fine, t.f)
 
-    def raster(self, values: np.ndarray, fine_values: np.ndarray | None = None) -> np.ndarray:
-        """``values`` of the evaluated pixels as a raster (0 elsewhere, int32), at the fine
-        size with ``fine_values`` (one per population pixel) written over them."""
+    def raster(self, values: np.ndarray, fine: tuple[np.ndarray, np.ndarray] | None = None
+               ) -> np.ndarray:
+        """``values`` of the evaluated pixels as a raster (0 elsewhere, int32); with
+        ``fine`` = (fine-raster flat indices, their values), at the fine size with those
+        written over the coarse pixels."""
         out = np.zeros(self.shape[0] * self.shape[1], dtype=np.int32)
         out[self.index] = values
         out = out.reshape(self.shape)
-        if self.fine == 1 or fine_values is None:
+        if self.fine == 1 or fine is None:
             return out
         out = np.repeat(np.repeat(out, self.fine, axis=0), self.fine, axis=1)
-        out.ravel()[self.fine_index] = np.asarray(fine_values)[self.fine_of]
+        out.ravel()[fine[0]] = fine[1]
         return out
 
     def centres(self) -> np.ndarray:
@@ -187,7 +190,8 @@ def draw_grid(
     return DrawGrid(transform, (height, width), index[on], located.take(on), pixel_m)
 
 
-def polygons_by_value(grid: DrawGrid, values: np.ndarray, fine_values: np.ndarray | None = None
+def polygons_by_value(grid: DrawGrid, values: np.ndarray,
+                      fine: tuple[np.ndarray, np.ndarray] | None = None
                       ) -> tuple[np.ndarray, np.ndarray]:
     """The pixels of each positive value as one (Multi)Polygon each.
 
@@ -197,9 +201,9 @@ def polygons_by_value(grid: DrawGrid, values: np.ndarray, fine_values: np.ndarra
         The drawing grid.
     values
         An int per evaluated pixel; 0 is drawn as nothing.
-    fine_values
-        An int per population pixel, drawn over the coarse pixels (see
-        :meth:`DrawGrid.raster`).
+    fine
+        Fine pixels drawn over the coarse ones: their flat indices in the fine raster
+        and an int each (see :meth:`DrawGrid.raster`).
 
     Returns
     -------
@@ -217,7 +221,7 @@ def polygons_by_value(grid: DrawGrid, values: np.ndarray, fine_values: np.ndarra
     >>> vals.tolist(), [g.area for g in geoms], geoms[1].geom_type
     ([1, 2], [200.0, 200.0], 'MultiPolygon')
     """
-    raster = grid.raster(values, fine_values)
+    raster = grid.raster(values, fine)
     transform = grid.transform if raster.shape == grid.shape else grid.fine_transform
     found = list(features.shapes(raster, mask=raster > 0, transform=transform, connectivity=4))
     if not found:
@@ -257,9 +261,73 @@ def simplified_coverage(geoms: np.ndarray, tolerance_m: float) -> np.ndarray:
                       dtype=object)
 
 
+class FineField:
+    """A facility set's field on the fine pixels of a drawing grid, measured where asked.
+
+    It starts with what is known already, the population pixels (``known_cost``, one per
+    population pixel); :meth:`refine` measures the fine pixels of the coarse pixels along
+    a circle's boundary (snapped and searched once by ``measure``, kept for the next
+    circle of the same facilities). The service area is then drawn at the fine size along
+    all of its boundary, where the coarse pixels would put about a coarse pixel's width of
+    ground on the wrong side.
+
+    Parameters
+    ----------
+    grid
+        The drawing grid (with its fine pixels, :meth:`DrawGrid.with_fine_pixels`).
+    known_cost
+        The field at the population pixels, or None.
+    measure
+        The field at given points (x, y): cost from the nearest facility (``inf`` off the
+        network), e.g. a :class:`~eldercare_coverage.field.FacilityReach` asked at the
+        points snapped.
+    """
+
+    def __init__(self, grid: DrawGrid, known_cost: np.ndarray | None,
+                 measure: Callable[[np.ndarray], np.ndarray] | None = None):
+        self.grid = grid
+        self.measure = measure
+        width = grid.shape[1] * grid.fine
+        self._width = width
+        self._cost = np.full(grid.shape[0] * grid.fine * width, np.nan, dtype=np.float32)
+        if known_cost is not None and grid.fine > 1:
+            self._cost[grid.fine_index] = np.asarray(known_cost)[grid.fine_of]
+
+    def refine(self, inside: np.ndarray) -> None:
+        """Measure the fine pixels of the evaluated coarse pixels whose ``inside`` (one
+        bool per evaluated coarse pixel) differs from a neighbour's."""
+        grid, f = self.grid, self.grid.fine
+        if f == 1 or self.measure is None or len(grid.index) == 0:
+            return
+        coarse = grid.raster(inside.astype(np.int32)).astype(bool)
+        edge = np.zeros_like(coarse)
+        edge[:-1] |= coarse[:-1] != coarse[1:]
+        edge[1:] |= coarse[1:] != coarse[:-1]
+        edge[:, :-1] |= coarse[:, :-1] != coarse[:, 1:]
+        edge[:, 1:] |= coarse[:, 1:] != coarse[:, :-1]
+        flat = grid.index[edge.ravel()[grid.index]]  # evaluated pixels on a boundary
+        row, col = np.divmod(flat, grid.shape[1])
+        sub_row = (row[:, None] * f + np.repeat(np.arange(f), f)[None, :]).ravel()
+        sub_col = (col[:, None] * f + np.tile(np.arange(f), f)[None, :]).ravel()
+        fine_flat = sub_row * self._width + sub_col
+        todo = np.isnan(self._cost[fine_flat])
+        if not todo.any():
+            return
+        px = grid.pixel_m / f
+        x0, y1 = grid.transform.c, grid.transform.f
+        xy = np.column_stack([x0 + (sub_col[todo] + 0.5) * px, y1 - (sub_row[todo] + 0.5) * px])
+        self._cost[fine_flat[todo]] = self.measure(xy)
+
+    def inside(self, limit_cost: float) -> tuple[np.ndarray, np.ndarray]:
+        """The measured fine pixels (flat fine-raster indices) and whether each is within
+        ``limit_cost`` (int32 0/1), for :meth:`DrawGrid.raster`."""
+        known = np.flatnonzero(~np.isnan(self._cost))
+        return known, (self._cost[known] <= limit_cost).astype(np.int32)
+
+
 def drawn_areas(
     grid: DrawGrid, cost: np.ndarray, source: np.ndarray, limit_cost: float,
-    *, fine_cost: np.ndarray | None = None,
+    *, fine_cost: np.ndarray | None = None, fine: FineField | None = None,
 ) -> tuple[shapely.Geometry, pd.DataFrame]:
     """A circle's service area and its facilities' catchments on the drawing grid.
 
@@ -274,7 +342,10 @@ def drawn_areas(
         The circle's limit in engine cost.
     fine_cost
         The same cost at the population pixels (drawn over the coarse pixels for the
-        area), or None.
+        area), or None; ignored when ``fine`` is given.
+    fine
+        The field on the fine pixels, refined along this circle's boundary before the
+        area is drawn (:class:`FineField`).
 
     Returns
     -------
@@ -282,8 +353,13 @@ def drawn_areas(
         The dissolved service area, and a table with ``facility`` (row in the facility
         table) and ``geometry`` (its catchment) for every facility that has one.
     """
-    fine_inside = None if fine_cost is None else (fine_cost <= limit_cost).astype(np.int32)
-    _, whole = polygons_by_value(grid, (cost <= limit_cost).astype(np.int32), fine_inside)
+    inside = cost <= limit_cost
+    if fine is None and fine_cost is not None:
+        fine = FineField(grid, fine_cost)
+    if fine is not None:
+        fine.refine(inside)
+    _, whole = polygons_by_value(grid, inside.astype(np.int32),
+                                 None if fine is None else fine.inside(limit_cost))
     area = shapely.simplify(whole[0], grid.pixel_m / grid.fine * _FINE_SIMPLIFY) if len(whole) \
         else shapely.Polygon()
     # catchments on the coarse pixels only: a partition for GIS, a tenth of the vertices

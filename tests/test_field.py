@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import shapely
 
-from eldercare_coverage.drawing import draw_grid, drawn_areas, drawn_bands
+from eldercare_coverage.drawing import FineField, draw_grid, drawn_areas, drawn_bands
 from eldercare_coverage.field import (
     FacilityReach,
     band_people,
@@ -165,3 +165,32 @@ def test_drawn_areas_agree_with_the_pointwise_rule_and_partition_into_catchments
     # bands: 0-500 m is two diamonds of half-diagonal 500 around each facility
     bands = drawn_bands(grid, cost, np.array([500.0, 1000.0]))
     assert bands[0].area == pytest.approx(2 * 2 * 500**2, rel=0.03)
+
+
+def test_boundaries_refined_on_fine_pixels_come_closer_to_the_exact_area():
+    """A FineField measures the 10 m pixels along the 20 m boundary: the drawn area's
+    error against the exact clipped diamonds shrinks (about halves, as the pixel does)."""
+    net = prepare_network(_street())
+    fac_xy = np.array([[X0, Y0], [X0 + 2000, Y0]])
+    reach = FacilityReach(net.network, net.snap(fac_xy, max_snap_m=500), np.array([0, 1]))
+    one_pixel = np.array([[X0 + 5, Y0 + 5]])  # on the 10 m lattice: the grid gets fine pixels
+    grid = draw_grid(net, fac_xy, reach_m=1500, pixel_m=20, max_snap_m=500).with_fine_pixels(
+        one_pixel, 10.0)
+    assert grid.fine == 2
+    cost, source = reach.at(grid.locations)
+    diamonds = shapely.union_all([shapely.Polygon([(x - 1500, Y0), (x, Y0 + 1500),
+                                                   (x + 1500, Y0), (x, Y0 - 1500)])
+                                  for x in (X0, X0 + 2000)])
+    exact = shapely.intersection(diamonds, shapely.box(X0 - 5000, Y0 - 500, X0 + 5000, Y0 + 500))
+
+    def error(area: shapely.Geometry) -> float:
+        return float(shapely.area(shapely.symmetric_difference(area, exact)))
+
+    coarse, _ = drawn_areas(grid, cost, source, 1500.0)
+    fine = FineField(grid, None, lambda xy: reach.at(
+        net.snap(xy, max_snap_m=500, exact_beyond=False))[0])
+    refined, _ = drawn_areas(grid, cost, source, 1500.0, fine=fine)
+    assert error(refined) < 0.7 * error(coarse)
+    # only the boundary was measured: far fewer fine pixels than the whole area holds
+    measured, _ = fine.inside(1500.0)
+    assert 0 < len(measured) < 0.25 * exact.area / 100
