@@ -9,6 +9,7 @@ All geometry here is in one projected CRS (metres).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import geopandas as gpd
@@ -208,17 +209,29 @@ def mode_by_label(labels: np.ndarray, values: np.ndarray) -> pd.Series:
 
 
 def unit_statistics(
-    cells: gpd.GeoDataFrame, units: gpd.GeoDataFrame | None, policy: Policy, crs: Any
+    cells: gpd.GeoDataFrame, units: gpd.GeoDataFrame | None, policy: Policy, crs: Any,
+    *, counted: Mapping[str, np.ndarray | None] | None = None,
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    """Per-unit elderly, covered and rates; cells get their town / village by centroid."""
+    """Per-unit elderly, covered and rates; cells get their town / village by centroid.
+
+    A circle with cells in ``counted`` (a class-bound circle) also gets
+    ``<name>_elderly``, the people of its cells in the unit, and its rate is measured
+    against them.
+    """
     elderly = cells["elderly"].to_numpy(dtype=float)
+    bound: dict[str, np.ndarray] = {k: v for k, v in (counted or {}).items() if v is not None}
+    cells = cells.copy()
+    base_cols = []
+    for name, mask in bound.items():
+        cells[f"{name}_elderly"] = np.where(mask, elderly, 0.0)
+        base_cols.append(f"{name}_elderly")
     if units is None or len(units) == 0:
         hull = shapely.convex_hull(shapely.union_all(cells.geometry.to_numpy()))
         units = gpd.GeoDataFrame({"unit_id": ["all"], "name": ["study area"], "level": ["all"],
                                   "parent_id": [None], "urban_rural_code": [pd.NA],
                                   "urban_rural": [None]}, geometry=[hull], crs=crs)
     units = units.to_crs(crs).reset_index(drop=True)
-    covered_cols = [f"{c.name}_covered" for c in policy.circles]
+    covered_cols = [f"{c.name}_covered" for c in policy.circles] + base_cols
     rows = []
     cent = shapely.centroid(cells.geometry.to_numpy())
     for level in units["level"].drop_duplicates():
@@ -250,17 +263,21 @@ def unit_statistics(
         names[ci] = lv["name"].to_numpy()[pi]
         cells[str(level)] = names
     table = gpd.GeoDataFrame(pd.concat(rows, ignore_index=True), geometry="geometry", crs=crs)
+    cells = cells.drop(columns=base_cols)
     for c in policy.circles:
+        base = table[f"{c.name}_elderly"] if c.name in bound else table["elderly"]
         with np.errstate(invalid="ignore", divide="ignore"):
-            rate = table[f"{c.name}_covered"] / table["elderly"]
-        table[f"{c.name}_rate"] = rate.where(table["elderly"] > 0)
+            rate = table[f"{c.name}_covered"] / base
+        table[f"{c.name}_rate"] = rate.where(base > 0)
         table[f"{c.name}_meets_target"] = (None if c.target_rate is None
                                            else table[f"{c.name}_rate"] >= c.target_rate)
     return table, cells
 
 
-def gap_areas(cells: gpd.GeoDataFrame, policy: Policy, crs: Any) -> gpd.GeoDataFrame:
-    """Connected groups of cells served below ``settings.gap_max_share``, ranked."""
+def gap_areas(cells: gpd.GeoDataFrame, policy: Policy, crs: Any,
+              *, counted: Mapping[str, np.ndarray | None] | None = None) -> gpd.GeoDataFrame:
+    """Connected groups of cells served below ``settings.gap_max_share``, ranked; a circle
+    with cells in ``counted`` (class-bound) looks only at those."""
     rows = []
     row = cells["row"].to_numpy() if "row" in cells else np.full(len(cells), -1)
     col = cells["col"].to_numpy() if "col" in cells else np.full(len(cells), -1)
@@ -268,6 +285,9 @@ def gap_areas(cells: gpd.GeoDataFrame, policy: Policy, crs: Any) -> gpd.GeoDataF
     for c in policy.circles:
         share = cells[f"{c.name}_share"].to_numpy()
         mask = (share < _settings.gap_max_share) & (elderly > 0)
+        only = (counted or {}).get(c.name)
+        if only is not None:
+            mask &= only
         lab = connected_groups(mask, row, col, cells.geometry.to_numpy())
         if lab.max() == 0:
             continue

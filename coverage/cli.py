@@ -123,6 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             policy = replace(policy or default_policy(), rings=())
         network: Any
+        delivery: Any = None  # the meal-delivery circles' network (read from --network)
         if args.command == "demo":
             from .demo import write_demo_inputs
 
@@ -153,6 +154,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from .network_cache import cached_network
 
                 network = cached_network(network, cache_dir=args.cache_dir)
+                from .policy import default_policy as _default
+
+                if any(c.mode == "delivery"
+                       for c in (policy or _default()).select(args.circles).circles):
+                    delivery = cached_network(args.network, mode="delivery",
+                                              cache_dir=args.cache_dir)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             if args.command == "run":
@@ -167,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                          circles=args.circles, facilities_crs=fcrs, out_crs=args.crs,
                          max_snap_m=args.max_snap_m, walk_speed_m_s=args.walk_speed,
                          progress=not args.no_progress, title=title,
-                         facility_areas=args.facility_areas)
+                         facility_areas=args.facility_areas, delivery_network=delivery)
         for w in caught:
             print(f"warning: {w.message}", file=sys.stderr)
         paths = write_outputs(result, out, map_html=not args.no_map, basemap=args.basemap,

@@ -18,7 +18,8 @@ The field is evaluated where it is needed:
 * on a coarser grid over all ground near a street, to draw polygons
   (:mod:`eldercare_coverage.drawing`).
 
-Costs are the engine's (metres of walking); circles convert their limit once
+Costs are the engine's: metres of walking, or seconds for delivery
+(:class:`~eldercare_coverage.costs.EdgeCosts`); circles convert their limit once
 (:class:`CircleLimit`). Nothing here builds a polygon: one search per facility set,
 then numpy.
 """
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
+from .costs import EdgeCosts
 from .isochrones import distances_to_locations, nearest_source_reach
 from .network import StreetNetwork
 from .prepared import PreparedNetwork
@@ -52,11 +54,14 @@ class CircleLimit:
         The limit in the engine's cost unit (metres of walking), converted once.
     sources
         Row indices (into the facility table) of the facilities that serve it.
+    mode
+        The network its field is searched on (``walk`` or ``delivery``).
     """
 
     name: str
     limit_cost: float
     sources: np.ndarray
+    mode: str = "walk"
 
 
 @dataclass(frozen=True)
@@ -186,20 +191,25 @@ class FacilityReach:
         Every facility's location (rows of the facility table).
     sources
         Rows of the facilities searched from.
+    costs
+        The edges' costs forward and backward (None: walking, metres both ways).
     """
 
     def __init__(self, network: StreetNetwork, facilities: NetworkLocations,
-                 sources: np.ndarray):
+                 sources: np.ndarray, *, costs: EdgeCosts | None = None):
         self.network = network
+        self.costs = costs
         self.sources = np.asarray(sources, dtype=np.int64)
         self._located = facilities.take(self.sources)
-        self._reach = nearest_source_reach(network, self._located)
+        self._reach = nearest_source_reach(network, self._located, costs=costs)
 
     def at(self, targets: NetworkLocations) -> tuple[np.ndarray, np.ndarray]:
         """Cost from the nearest facility to each target (``inf`` when unreachable or
         off the network) and that facility's row in the facility table (-1 none)."""
         cost, origin = distances_to_locations(self.network, self._reach, self._located,
-                                              targets)
+                                              targets, costs=self.costs)
+        if len(self.sources) == 0:  # nothing to index: no facility, nothing reached
+            return cost, np.full(len(cost), -1, dtype=np.int64)
         return cost, np.where(origin >= 0, self.sources[np.clip(origin, 0, None)], -1)
 
     def field(self, pixels: PopulationPixels, centroids: NetworkLocations) -> DistanceField:
@@ -232,9 +242,12 @@ class CircleCoverage:
 
 def circle_coverage(
     field: DistanceField, pixels: PopulationPixels, elderly: np.ndarray, limit_cost: float,
-    *, n_facilities: int,
+    *, n_facilities: int, counted: np.ndarray | None = None,
 ) -> CircleCoverage:
     """Shares, covered people and catchments of a circle of limit ``limit_cost``.
+
+    ``counted`` (per cell, bool) restricts covered people and catchments to the cells a
+    circle counts (a class-bound circle: its class's cells); shares are every cell's.
 
     Examples
     --------
@@ -251,9 +264,13 @@ def circle_coverage(
     """
     within = field.pixel_cost <= limit_cost
     share = np.clip(pixels.share(within), 0.0, 1.0)
+    covered = np.asarray(elderly, dtype=float) * share
+    if counted is not None:
+        within = within & np.asarray(counted, dtype=bool)[pixels.cell_of]
+        covered = np.where(counted, covered, 0.0)
     catchment = np.bincount(field.pixel_source[within], weights=pixels.people[within],
                             minlength=n_facilities).astype(float)
-    return CircleCoverage(share, np.asarray(elderly, dtype=float) * share, catchment)
+    return CircleCoverage(share, covered, catchment)
 
 
 def band_people(field: DistanceField, pixels: PopulationPixels, breaks: np.ndarray

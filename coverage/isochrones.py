@@ -3,17 +3,24 @@
 Definitions (DESIGN.md): the distance from a facility f to a point x is
 ``snap(f) + d_G(p_f, p_x) + snap(x)``, where ``p`` is the projection onto the
 nearest edge, ``snap`` the straight access leg and ``d_G`` runs along edges,
-counting partial edges from the projection points. Walking networks are
-undirected; every cost here is in metres of walking.
+counting partial edges from the projection points. The engine does not know the
+mode: it searches on edge costs (:class:`~eldercare_coverage.costs.EdgeCosts`), a cost
+forward (u -> v) and backward (v -> u) per edge, ``inf`` where a direction is not
+allowed, proportional to the distance along the edge, and access legs of
+``snap_m / access_m_per_cost``. Without costs (walking) both directions cost the
+length in metres and the legs are metres.
 
 How it is computed
 ------------------
 * Every source becomes a virtual node joined to the two ends of its edge with the
-  costs ``snap + offset`` and ``snap + (length - offset)``; one scipy Dijkstra from
+  costs ``snap + offset`` and ``snap + (length - offset)`` (with edge costs: the leg,
+  plus ``backward * s / L`` to u and ``forward * (L - s) / L`` to v, on the directed
+  adjacency of the allowed directions); one scipy Dijkstra from
   all virtual nodes (``min_only``) gives each node its nearest source.
 * A target on edge (u, v) at offset s costs ``min(D[u] + s, D[v] + length - s)``
-  plus its own access leg; a source on the *same* edge also reaches it directly
-  along the edge (``|s - s_f|``).
+  plus its own access leg (with edge costs ``D[u] + forward * s / L`` and
+  ``D[v] + backward * (L - s) / L``); a source on the *same* edge also reaches it
+  directly along the edge (``|s - s_f|``; with edge costs in the allowed direction).
 * One facility's reach is computed on the nodes within a straight-line radius of
   the limit around it: a path no longer than the limit never leaves that disc, so
   the result is exact and the work is local.
@@ -62,6 +69,7 @@ from scipy.spatial import cKDTree
 
 from ._geometry import GRID_M, checked_union, dissolve, lost_inputs, polygonal
 from ._threads import run_threaded
+from .costs import EdgeCosts, along
 from .network import StreetNetwork, cheapest_edges_csr
 from .snapping import NetworkLocations
 from .street_regions import StreetRegions, street_regions
@@ -89,18 +97,45 @@ class Reach:
     source: np.ndarray
 
 
+def _graph(network: StreetNetwork, costs: EdgeCosts | None
+           ) -> tuple[sparse.csr_matrix, np.ndarray | None, np.ndarray | None, float]:
+    """The adjacency, per-metre costs forward and backward and the access legs' metres
+    per cost of ``costs`` (None: walking, the network's lengths both ways, per-metre
+    costs None: one per metre)."""
+    if costs is None:
+        return network.csr, None, None, 1.0
+    forward, backward = costs.per_metre(network)
+    return costs.adjacency(network), forward, backward, costs.access_m_per_cost
+
+
+def _along(per_metre: np.ndarray | None, edge: np.ndarray, distance_m: np.ndarray
+           ) -> np.ndarray:
+    """Cost of ``distance_m`` metres along ``edge`` (walking, ``per_metre`` None: the
+    metres themselves, as they are)."""
+    return distance_m if per_metre is None else along(per_metre[edge], distance_m)
+
+
 def _seeds(
-    network: StreetNetwork, sources: NetworkLocations
+    network: StreetNetwork, sources: NetworkLocations, forward: np.ndarray | None,
+    backward: np.ndarray | None, access_m_per_cost: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Virtual-node seeds: (source index, node index, cost) for every snapped source."""
+    """Virtual-node seeds: (source index, node index, cost) for every snapped source.
+
+    A source at offset ``s`` of edge (u, v) reaches ``u`` backward over ``s`` metres and
+    ``v`` forward over ``length - s`` (``inf`` where the direction is not allowed).
+    """
     idx = np.flatnonzero(sources.on_network)
     e = sources.edge[idx]
-    snap, off = sources.snap_m[idx], sources.offset_m[idx]
+    access = sources.snap_m[idx] if access_m_per_cost == 1.0 else \
+        sources.snap_m[idx] / access_m_per_cost
+    off = sources.offset_m[idx]
     length = network.edge_length_m[e]
     src = np.concatenate([idx, idx])
     node = np.concatenate([network.edge_u[e], network.edge_v[e]])
-    cost = np.concatenate([snap + off, snap + np.maximum(length - off, 0.0)])
-    return src, node, cost
+    cost = np.concatenate([access + _along(backward, e, off),
+                           access + _along(forward, e, np.maximum(length - off, 0.0))])
+    finite = np.isfinite(cost)
+    return src[finite], node[finite], cost[finite]
 
 
 def _augment(
@@ -122,7 +157,8 @@ def _augment(
 
 
 def nearest_source_reach(
-    network: StreetNetwork, sources: NetworkLocations, *, limit: float = np.inf
+    network: StreetNetwork, sources: NetworkLocations, *, limit: float = np.inf,
+    costs: EdgeCosts | None = None,
 ) -> Reach:
     """Distance from the nearest of ``sources`` to every node (one multi-source Dijkstra).
 
@@ -133,18 +169,24 @@ def nearest_source_reach(
     sources
         Snapped sources; unsnapped ones (``edge == -1``) are ignored.
     limit
-        Stop exploring beyond this cost (metres); farther nodes get ``inf``.
+        Stop exploring beyond this cost; farther nodes get ``inf``.
+    costs
+        Edge costs forward and backward (:class:`~eldercare_coverage.costs.EdgeCosts`);
+        None: walking, metres both ways.
 
     Returns
     -------
     Reach
     """
     n = network.n_nodes
-    src, node, cost = _seeds(network, sources)
+    adjacency, forward, backward, access = _graph(network, costs)
+    src, node, cost = _seeds(network, sources, forward, backward, access)
+    if costs is not None and costs.junction_cost:
+        cost = cost + costs.arrival(network)[node]  # the junction at the source edge's end
     if len(src) == 0:
         return Reach(np.full(n, np.inf), np.full(n, -1, dtype=np.int64))
     used, row = np.unique(src, return_inverse=True)
-    aug = _augment(network.csr, row, node, cost, len(used))
+    aug = _augment(adjacency, row, node, cost, len(used))
     dist, _pred, origin = dijkstra(
         aug, directed=True, indices=np.arange(n, n + len(used)), limit=limit,
         min_only=True, return_predecessors=True,
@@ -157,7 +199,8 @@ def nearest_source_reach(
 
 
 def _same_edge(
-    network: StreetNetwork, sources: NetworkLocations, targets: NetworkLocations
+    network: StreetNetwork, sources: NetworkLocations, targets: NetworkLocations,
+    forward: np.ndarray | None, backward: np.ndarray | None, access_m_per_cost: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Direct along-edge trips between sources and targets that share an edge.
 
@@ -165,7 +208,9 @@ def _same_edge(
     -------
     target, source, cost
         For every target with a source on its edge, the cheapest such source (the
-        lowest index among equal costs) and the cost ``snap(source) + |offsets|``.
+        lowest index among equal costs) and the cost of the source's access leg plus
+        the way along the edge between the offsets, in the allowed direction (walking:
+        ``snap(source) + |offsets|``).
     """
     s_ok = np.flatnonzero(sources.on_network)
     t_ok = np.flatnonzero(targets.on_network)
@@ -180,7 +225,10 @@ def _same_edge(
     target = np.repeat(t_ok, count)
     step = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
     source = s_ok[np.repeat(lo, count) + step]
-    cost = sources.snap_m[source] + np.abs(targets.offset_m[target] - sources.offset_m[source])
+    ahead = targets.offset_m[target] - sources.offset_m[source]  # > 0: the target lies towards v
+    e = targets.edge[target]
+    cost = sources.snap_m[source] / access_m_per_cost + np.where(
+        ahead >= 0, _along(forward, e, ahead), _along(backward, e, -ahead))
     order = np.lexsort((source, cost, target))
     target, source, cost = target[order], source[order], cost[order]
     first = np.ones(len(target), dtype=bool)
@@ -189,7 +237,8 @@ def _same_edge(
 
 
 def distances_to_locations(
-    network: StreetNetwork, reach: Reach, sources: NetworkLocations, targets: NetworkLocations
+    network: StreetNetwork, reach: Reach, sources: NetworkLocations, targets: NetworkLocations,
+    *, costs: EdgeCosts | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Network distance from the nearest source to each target location.
 
@@ -203,13 +252,21 @@ def distances_to_locations(
         The sources of ``reach`` (needed for sources on a target's own edge).
     targets
         Snapped targets.
+    costs
+        The edge costs ``reach`` was computed with (None: walking).
 
     Returns
     -------
     dist, source
-        Metres including both access legs (``inf`` when unreachable or not
-        snapped) and the index of the nearest source (-1 when none).
+        Cost including both access legs (metres for walking; ``inf`` when unreachable
+        or not snapped) and the index of the nearest source (-1 when none).
     """
+    forward: np.ndarray | None = None  # walking: one per metre
+    backward: np.ndarray | None = None
+    access = 1.0
+    if costs is not None:
+        forward, backward = costs.per_metre(network)
+        access = costs.access_m_per_cost
     n = len(targets)
     dist = np.full(n, np.inf)
     origin = np.full(n, -1, dtype=np.int64)
@@ -217,29 +274,31 @@ def distances_to_locations(
     e = targets.edge[ok]
     u, v = network.edge_u[e], network.edge_v[e]
     off = targets.offset_m[ok]
-    via_u = reach.dist[u] + off
-    via_v = reach.dist[v] + np.maximum(network.edge_length_m[e] - off, 0.0)
+    # reached from u forward over ``off`` metres, from v backward over the rest
+    via_u = reach.dist[u] + _along(forward, e, off)
+    via_v = reach.dist[v] + _along(backward, e, np.maximum(network.edge_length_m[e] - off, 0.0))
     take_u = via_u <= via_v
     dist[ok] = np.where(take_u, via_u, via_v)
     origin[ok] = np.where(take_u, reach.source[u], reach.source[v])
-    t, s, cost = _same_edge(network, sources, targets)
+    t, s, cost = _same_edge(network, sources, targets, forward, backward, access)
     better = cost < dist[t]
     dist[t[better]] = cost[better]
     origin[t[better]] = s[better]
-    dist[ok] += targets.snap_m[ok]
+    dist[ok] += targets.snap_m[ok] if costs is None else targets.snap_m[ok] / access
     origin[~np.isfinite(dist)] = -1
     return dist, origin
 
 
 def nearest_distances(
-    network: StreetNetwork, sources: NetworkLocations, targets: NetworkLocations
+    network: StreetNetwork, sources: NetworkLocations, targets: NetworkLocations,
+    *, costs: EdgeCosts | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Distance (metres) from the nearest source to every target, and which source.
+    """Cost (walking: metres) from the nearest source to every target, and which source.
 
     Convenience for :func:`nearest_source_reach` then :func:`distances_to_locations`.
     """
-    reach = nearest_source_reach(network, sources)
-    return distances_to_locations(network, reach, sources, targets)
+    reach = nearest_source_reach(network, sources, costs=costs)
+    return distances_to_locations(network, reach, sources, targets, costs=costs)
 
 
 class ServiceAreaBuilder:

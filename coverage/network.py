@@ -36,14 +36,24 @@ from scipy import sparse
 
 from ._errors import InputFileError, NetworkError
 from .osm_reader import PBF_SUFFIXES, XML_SUFFIXES, network_format, read_ways, streets_from_ways
-from .osm_rules import WalkRule, values_of, walkable
+from .osm_rules import (
+    DELIVERY_TAG_KEYS,
+    WalkRule,
+    delivery_usable,
+    dismount,
+    oneway_code,
+    parse_maxspeed_kph,
+    values_of,
+    walkable,
+)
+from .settings import settings as _settings
 
 if TYPE_CHECKING:
     import networkx
 
 log = logging.getLogger(__name__)
 
-MODES = ("walk",)  # what the distance engine (StreetNetwork) supports
+MODES = ("walk", "delivery")  # the networks the readers build for the distance engine
 
 @dataclass(eq=False)
 class StreetNetwork:
@@ -66,13 +76,25 @@ class StreetNetwork:
     edge_highway
         OSM ``highway`` value of each edge (the first when several were merged).
     mode
-        Travel mode the network was filtered for.
+        Travel mode the network was filtered for (``walk`` or ``delivery``).
     directed
-        False for walking: every edge can be used both ways.
+        False for walking: every edge can be used both ways. True for delivery: the
+        allowed directions are ``edge_oneway``; the engine's costs say what each
+        direction costs (:class:`~eldercare_coverage.costs.EdgeCosts`), ``csr`` stays the
+        undirected adjacency of lengths.
     source
         Where the network came from (file path or description).
     meta
         Free-form facts about the source (bounding box, OSM timestamp, ...).
+    edge_oneway
+        Delivery networks: the allowed direction of each edge (0 both, 1 only u -> v,
+        -1 only v -> u), int8, shape (E,); None for walking.
+    edge_maxspeed_kph
+        Delivery networks: the ``maxspeed`` tag of each edge's way in km/h (NaN
+        untagged), shape (E,); None for walking.
+    edge_dismount
+        Delivery networks: whether the e-bike is pushed along each edge (a footway:
+        :func:`~eldercare_coverage.osm_rules.dismount`), bool, shape (E,); None for walking.
 """
 
     crs: pyproj.CRS
@@ -87,6 +109,9 @@ class StreetNetwork:
     directed: bool = False
     source: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    edge_oneway: np.ndarray | None = None
+    edge_maxspeed_kph: np.ndarray | None = None
+    edge_dismount: np.ndarray | None = None
 
     @property
     def n_nodes(self) -> int:
@@ -102,14 +127,14 @@ class StreetNetwork:
     def csr(self) -> sparse.csr_matrix:
         """Adjacency matrix of edge lengths (metres), the shortest of parallel edges kept.
 
-        Symmetric for undirected networks. Self-loops are left out: they never
-        shorten a path.
+        Symmetric: every edge both ways (a directed network's allowed directions and
+        costs are :class:`~eldercare_coverage.costs.EdgeCosts`). Self-loops are left out:
+        they never shorten a path.
         """
         u, v, w = self.edge_u, self.edge_v, self.edge_length_m
         keep = u != v
         u, v, w = u[keep], v[keep], w[keep]
-        if not self.directed:
-            u, v, w = np.concatenate([u, v]), np.concatenate([v, u]), np.concatenate([w, w])
+        u, v, w = np.concatenate([u, v]), np.concatenate([v, u]), np.concatenate([w, w])
         return cheapest_edges_csr(u, v, w, (self.n_nodes, self.n_nodes))
 
     @cached_property
@@ -276,9 +301,8 @@ def check_engine_mode(mode: str) -> None:
     """Raise :class:`NetworkError` unless the distance engine supports ``mode``."""
     if mode not in MODES:
         raise NetworkError(
-            f"mode was {mode!r} but the distance engine supports {MODES}: delivery ('drive') "
-            "networks are read as directed graphs (graph_from_file(path, mode='drive')); their "
-            "travel-time distances come with the meal-delivery circles")
+            f"mode was {mode!r} but the distance engine supports {MODES}; osmnx's directed "
+            "'drive' graphs are read by graph_from_file(path, mode='drive')")
 
 
 def network_from_graph(
@@ -307,6 +331,10 @@ def network_from_graph(
     """
     started = time.perf_counter()
     check_engine_mode(mode)
+    if mode != "walk":
+        raise NetworkError(f"{source or 'graph'}: delivery networks are read from OSM XML or "
+                           f"PBF files (their oneway and maxspeed tags per way), not from "
+                           f"osmnx graphs")
     if G.number_of_edges() == 0:
         raise NetworkError(f"{source or 'graph'}: the street network has no edges")
     if "crs" not in G.graph:
@@ -448,17 +476,24 @@ def network_from_osm(path: str | Path, *, mode: str = "walk", to_crs: Any = None
     check_engine_mode(mode)
     if not path.exists():
         raise InputFileError(f"{path}: network file does not exist")
-    rule = WalkRule.from_settings()
-    ways = read_ways(path, tag_keys=rule.keys(), keep=functools.partial(walkable, rule=rule))
+    if mode == "delivery":
+        profile = _settings.delivery_profile
+        ways = read_ways(path, tag_keys=DELIVERY_TAG_KEYS,
+                         keep=functools.partial(delivery_usable, profile=profile))
+        rule_text = f"the delivery rule of the {profile!r} profile (osm_rules.delivery_usable)"
+    else:
+        rule = WalkRule.from_settings()
+        ways = read_ways(path, tag_keys=rule.keys(), keep=functools.partial(walkable, rule=rule))
+        rule_text = f"the walking rule: {_RULE_SETTINGS}"
     if ways.n_street == 0:
         raise NetworkError(f"{path}: the file holds no street (no way tagged highway=*)")
     if len(ways.way_id) == 0:
         counts = ", ".join(f"{hw} {n}" for hw, n in ways.left_out.most_common(8))
         raise NetworkError(
             f"{path}: no street in the file can be used for {mode!r}\n  its "
-            f"{ways.n_street} street ways (highway: {counts}) are all kept out by the walking "
-            f"rule: {_RULE_SETTINGS}")
-    streets = streets_from_ways(ways, source=path)
+            f"{ways.n_street} street ways (highway: {counts}) are all kept out by "
+            f"{rule_text}")
+    streets = streets_from_ways(ways, source=path, split_at_way_ends=mode == "delivery")
     lon, lat = streets.node_lonlat[:, 0], streets.node_lonlat[:, 1]
     crs = _target_crs(to_crs, lon, lat, source=str(path))
     to_metres = pyproj.Transformer.from_crs(4326, crs, always_xy=True)
@@ -477,11 +512,24 @@ def network_from_osm(path: str | Path, *, mode: str = "walk", to_crs: Any = None
         edge_geometry=edge_geometry,
         edge_highway=streets.edge_highway,
         mode=mode,
-        directed=False,
+        directed=mode == "delivery",
         source=str(path),
         meta={"street_ways": ways.n_street, "walkable_ways": len(ways.way_id),
               "clipped_ways": streets.n_clipped},
     )
+    if mode == "delivery":
+        profile = _settings.delivery_profile
+        oneway = np.array([oneway_code(t, profile=profile) for t in ways.tag_sets],
+                          dtype=np.int8)
+        maxspeed = np.array([parse_maxspeed_kph(t.get("maxspeed")) for t in ways.tag_sets],
+                            dtype=float)
+        pushed = np.array([profile == "ebike" and dismount(t) for t in ways.tag_sets],
+                          dtype=bool)
+        tag_set = ways.tag_set[streets.edge_way]
+        net.edge_oneway, net.edge_maxspeed_kph = oneway[tag_set], maxspeed[tag_set]
+        net.edge_dismount = pushed[tag_set]
+        net.meta = {"street_ways": ways.n_street, "delivery_ways": len(ways.way_id),
+                    "clipped_ways": streets.n_clipped, "delivery_profile": profile}
     return describe(net, started=started, bounds_wgs84=streets.bounds())
 
 

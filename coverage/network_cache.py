@@ -8,7 +8,8 @@ and the edge geometries as one flat coordinate array with offsets), and loaded w
 numpy and one vectorised ``shapely.linestrings`` call.
 
 The cache key is the source file's resolved path, size and modification time, the
-mode, the walking rule (``settings.walk_*``, :class:`eldercare_coverage.osm_rules.WalkRule`),
+mode, the walking rule (``settings.walk_*``, :class:`eldercare_coverage.osm_rules.WalkRule`;
+for delivery networks also ``settings.delivery_profile`` and ``DELIVERY_RULE_VERSION``),
 the target CRS and the cache format version: change any of them and the network is read
 again. A corrupt or
 unreadable entry is read again from the source (and logged), never trusted. Writes go
@@ -37,7 +38,7 @@ import pyproj
 import shapely
 
 from .network import StreetNetwork, load_network
-from .osm_rules import WalkRule
+from .osm_rules import DELIVERY_RULE_VERSION, WalkRule
 from .settings import settings as _settings
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,8 @@ def cache_key(source: str | Path, *, mode: str = "walk", to_crs: Any = None) -> 
     parts = {
         "path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "mode": mode,
         "walk_rule": WalkRule.from_settings().as_dict(),
+        **({"delivery_profile": _settings.delivery_profile,
+            "delivery_rule": DELIVERY_RULE_VERSION} if mode == "delivery" else {}),
         "crs": None if to_crs is None else pyproj.CRS.from_user_input(to_crs).to_wkt(),
         "version": FORMAT_VERSION,
     }
@@ -89,11 +92,14 @@ def save_network(net: StreetNetwork, path: str | Path) -> Path:
     offsets = np.concatenate([[0], np.cumsum(np.bincount(index, minlength=net.n_edges))])
     meta = {"crs": net.crs.to_wkt(), "mode": net.mode, "directed": net.directed,
             "source": net.source, "meta": net.meta, "version": FORMAT_VERSION}
+    directions = {k: v for k, v in (("edge_oneway", net.edge_oneway),
+                                    ("edge_maxspeed_kph", net.edge_maxspeed_kph),
+                                    ("edge_dismount", net.edge_dismount)) if v is not None}
     return savez_atomic(path, node_id=net.node_id, node_xy=net.node_xy, edge_u=net.edge_u,
                         edge_v=net.edge_v, edge_length_m=net.edge_length_m,
                         edge_highway=np.asarray(net.edge_highway, dtype=str),
                         coords=coords, offsets=offsets,
-                        meta=np.array(json.dumps(meta, default=str)))
+                        meta=np.array(json.dumps(meta, default=str)), **directions)
 
 
 def read_network(path: str | Path) -> StreetNetwork:
@@ -118,7 +124,10 @@ def read_network(path: str | Path) -> StreetNetwork:
             edge_u=z["edge_u"], edge_v=z["edge_v"], edge_length_m=z["edge_length_m"],
             edge_geometry=np.asarray(geoms, dtype=object),
             edge_highway=z["edge_highway"].astype(object), mode=meta["mode"],
-            directed=bool(meta["directed"]), source=meta["source"], meta=meta["meta"])
+            directed=bool(meta["directed"]), source=meta["source"], meta=meta["meta"],
+            edge_oneway=z["edge_oneway"] if "edge_oneway" in z else None,
+            edge_maxspeed_kph=z["edge_maxspeed_kph"] if "edge_maxspeed_kph" in z else None,
+            edge_dismount=z["edge_dismount"] if "edge_dismount" in z else None)
 
 
 def cached_network(source: str | Path, *, mode: str = "walk", to_crs: Any = None,

@@ -41,7 +41,7 @@ import gzip
 import logging
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
@@ -99,6 +99,10 @@ class OsmWays:
         Ways tagged ``highway`` in the file, kept or not.
     left_out
         ``highway`` values of the street ways the mode cannot use, with their counts.
+    tag_set
+        Index of each kept way's tags (those of the keys read) in ``tag_sets``, shape (W,).
+    tag_sets
+        The distinct tag combinations of the kept ways (a county has a few hundred).
     """
 
     way_id: np.ndarray
@@ -109,6 +113,8 @@ class OsmWays:
     lat_e7: np.ndarray
     n_street: int
     left_out: collections.Counter[str]
+    tag_set: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    tag_sets: list[dict[str, str]] = field(default_factory=list)
 
 
 def _format(path: Path) -> str:
@@ -172,7 +178,9 @@ def read_ways(path: str | Path, *, tag_keys: tuple[str, ...],
     lon_e7: list[int] = []
     lat_e7: list[int] = []
     left_out: collections.Counter[str] = collections.Counter()
-    verdict: dict[tuple[str | None, ...], bool] = {}  # tag values read -> usable
+    verdict: dict[tuple[str | None, ...], int] = {}  # tag values read -> tag set, -1 unusable
+    tag_sets: list[dict[str, str]] = []
+    way_tag_set: list[int] = []
     n_street = 0
     fmt = _format(path)
     processor = (osmium.FileProcessor(osmium.io.File(str(path), fmt),
@@ -193,9 +201,11 @@ def read_ways(path: str | Path, *, tag_keys: tuple[str, ...],
                       else tuple(map(tags.get, keys)))
             usable = verdict.get(values)
             if usable is None:
-                usable = verdict[values] = keep(
-                    {k: v for k, v in zip(keys, values, strict=True) if v is not None})
-            if not usable:
+                tags_read = {k: v for k, v in zip(keys, values, strict=True) if v is not None}
+                usable = verdict[values] = len(tag_sets) if keep(tags_read) else -1
+                if usable >= 0:
+                    tag_sets.append(tags_read)
+            if usable < 0:
                 left_out[str(values[0])] += 1
                 continue
             count = 0
@@ -208,6 +218,7 @@ def read_ways(path: str | Path, *, tag_keys: tuple[str, ...],
             way_ids.append(way.id)
             highways.append(str(values[0]))
             n_refs.append(count)
+            way_tag_set.append(usable)
     except RuntimeError as exc:  # libosmium reports every format error as RuntimeError
         if fmt == "pbf":
             raise InputFileError(f"{path}: cannot read OSM PBF ({exc}); {_FIX_DAMAGED}"
@@ -226,6 +237,8 @@ def read_ways(path: str | Path, *, tag_keys: tuple[str, ...],
         lat_e7=np.array(lat_e7, dtype=np.int64),
         n_street=n_street,
         left_out=left_out,
+        tag_set=np.array(way_tag_set, dtype=np.int64),
+        tag_sets=tag_sets,
     )
 
 
@@ -263,7 +276,8 @@ def cut_paths(ways: OsmWays) -> tuple[np.ndarray, np.ndarray, int]:
 
 
 def split_at_endpoints(position_node: np.ndarray, position_path: np.ndarray,
-                       n_nodes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                       n_nodes: int, *, forced: np.ndarray | None = None
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cut paths of nodes into the edges of osmnx's simplified walking graph.
 
     Parameters
@@ -275,6 +289,8 @@ def split_at_endpoints(position_node: np.ndarray, position_path: np.ndarray,
         Path of each position (non-decreasing), at least two positions each.
     n_nodes
         Number of nodes.
+    forced
+        Nodes that end edges whatever the rule says (bool, shape (n_nodes,)), or None.
 
     Returns
     -------
@@ -309,6 +325,8 @@ def split_at_endpoints(position_node: np.ndarray, position_path: np.ndarray,
     # two directed edges here, and no segment loops (repeats were dropped), so rules 1 and 2
     # never fire
     is_endpoint = ~((n_neighbours == 2) & (incidence == 2))
+    if forced is not None:
+        is_endpoint |= forced
 
     # pieces: stretches of one path between its ends and the endpoints inside it
     path_start = np.ones(n_positions, dtype=bool)
@@ -416,6 +434,8 @@ class OsmStreets:
         The edge of each vertex, non-decreasing, shape (V,).
     n_clipped
         Ways cut at nodes missing from the file.
+    edge_way
+        Index (into the ways read) of the first way along each edge, shape (E,).
     """
 
     node_id: np.ndarray
@@ -426,6 +446,7 @@ class OsmStreets:
     vertex_lonlat: np.ndarray
     vertex_edge: np.ndarray
     n_clipped: int
+    edge_way: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
 
     def bounds(self) -> tuple[float, float, float, float]:
         """(west, south, east, north) of every vertex, degrees."""
@@ -433,7 +454,8 @@ class OsmStreets:
         return float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())
 
 
-def streets_from_ways(ways: OsmWays, *, source: str | Path) -> OsmStreets:
+def streets_from_ways(ways: OsmWays, *, source: str | Path, split_at_way_ends: bool = False
+                      ) -> OsmStreets:
     """Cut, split and deduplicate the ways read into the edges of the street network.
 
     Parameters
@@ -442,6 +464,11 @@ def streets_from_ways(ways: OsmWays, *, source: str | Path) -> OsmStreets:
         What :func:`read_ways` read (at least one way).
     source
         The file, named in the warning about a clipped extract and in errors.
+    split_at_way_ends
+        End an edge wherever a way (or a run of it between missing nodes) ends, so
+        that every edge lies on one way and runs in its direction (a directed network
+        whose ways differ in ``oneway`` or speed); False: osmnx's walking rule, ways
+        joined end to end are one edge.
 
     Returns
     -------
@@ -464,8 +491,15 @@ def streets_from_ways(ways: OsmWays, *, source: str | Path) -> OsmStreets:
             f"`osmium extract --strategy complete_ways`")
     node_id, first_seen, position_node = np.unique(
         ways.node_ref[position_ref], return_index=True, return_inverse=True)
+    forced = None
+    if split_at_way_ends:
+        ends = np.ones(len(position_path), dtype=bool)
+        ends[1:-1] = (position_path[1:-1] != position_path[:-2]) \
+            | (position_path[1:-1] != position_path[2:])
+        forced = np.zeros(len(node_id), dtype=bool)
+        forced[position_node[ends]] = True
     edge_position, edge_offset, _ = split_at_endpoints(
-        position_node.astype(np.int64), position_path, len(node_id))
+        position_node.astype(np.int64), position_path, len(node_id), forced=forced)
     if len(edge_offset) == 1:
         raise NetworkError(f"{source}: the walkable streets are closed rings that touch no "
                            "other street, which osmnx's simplification leaves out; is this the "
@@ -502,6 +536,7 @@ def streets_from_ways(ways: OsmWays, *, source: str | Path) -> OsmStreets:
         vertex_lonlat=node_lonlat[vertex_node],
         vertex_edge=vertex_edge,
         n_clipped=n_clipped,
+        edge_way=edge_way,
     )
 
 

@@ -168,3 +168,168 @@ def drivable(data: dict[str, Any]) -> bool:
     if "no" in values_of(data.get("motor_vehicle")) or "no" in values_of(data.get("motorcar")):
         return False
     return not set(values_of(data.get("service"))) & _DRIVE_EXCLUDE_SERVICE
+
+
+# --- delivery ----------------------------------------------------------------------------
+DELIVERY_PROFILES = ("ebike", "van")
+DELIVERY_RULE_VERSION = 1  # part of the network cache's key: raise it when the rule changes
+DELIVERY_TAG_KEYS = ("highway", "oneway", "oneway:bicycle", "junction", "maxspeed", "bicycle",
+                     "access", "motor_vehicle", "motorcar", "service", "area", "motorroad")
+_RIDE_EXCLUDE_HIGHWAY = frozenset({
+    "motorway", "motorway_link", "abandoned", "bus_guideway", "construction", "corridor",
+    "elevator", "escalator", "no", "planned", "platform", "proposed", "raceway", "razed",
+    "rest_area", "services", "steps", "bridleway"})
+# ways an e-bike is ridden on only when ``bicycle`` allows it, and pushed on otherwise (OSM's
+# default access: bicycle=dismount on footways and pedestrian streets; paths are ridden)
+_RIDE_BICYCLE_ONLY_HIGHWAY = frozenset({"footway", "pedestrian"})
+_BICYCLE_ALLOWED = frozenset({"yes", "designated", "permissive"})
+_ONEWAY_FORWARD = frozenset({"yes", "1", "true"})
+
+
+def rideable(data: Mapping[str, Any]) -> bool:
+    """Whether a delivery e-bike may be ridden on an OSM way with these tags.
+
+    The drive rule's roads (:func:`drivable`, whatever ``motor_vehicle`` says: an
+    e-bike is a non-motor vehicle) plus ``cycleway``, ``track``, ``path`` and ``service``
+    roads of every kind (OSM's default access), and footways and pedestrian streets where
+    ``bicycle`` is ``yes``, ``designated`` or ``permissive``; never motorways (or
+    ``motorroad=yes``), steps, ``bicycle=no|dismount``, ``area=yes``, or
+    ``access=private|no`` unless ``bicycle`` allows it. Where the bike is pushed instead:
+    :func:`dismount`.
+
+    Examples
+    --------
+    >>> rideable({"highway": "primary"}), rideable({"highway": "motorway"})
+    (True, False)
+    >>> rideable({"highway": "cycleway"}), rideable({"highway": "footway"})
+    (True, False)
+    >>> rideable({"highway": "path"}), rideable({"highway": "path", "bicycle": "dismount"})
+    (True, False)
+    >>> rideable({"highway": "footway", "bicycle": "yes"})
+    True
+    >>> rideable({"highway": "residential", "bicycle": "no"})
+    False
+    >>> rideable({"highway": "service", "access": "private"})
+    False
+    >>> rideable({"highway": "residential", "motor_vehicle": "no"})
+    True
+    """
+    highways = values_of(data.get("highway"))
+    bicycle = values_of(data.get("bicycle"))
+    allowed = not _BICYCLE_ALLOWED.isdisjoint(bicycle)
+    if "no" in bicycle or "dismount" in bicycle or "yes" in values_of(data.get("area")) \
+            or "yes" in values_of(data.get("motorroad")):
+        return False
+    if not any(h not in _RIDE_EXCLUDE_HIGHWAY
+               and (allowed or h not in _RIDE_BICYCLE_ONLY_HIGHWAY) for h in highways):
+        return False
+    access = values_of(data.get("access"))
+    return allowed or ("private" not in access and "no" not in access)
+
+
+def dismount(data: Mapping[str, Any]) -> bool:
+    """Whether the courier pushes the e-bike along a way: footways and pedestrian streets
+    without a ``bicycle`` tag that allows riding, and any walkable way tagged
+    ``bicycle=dismount`` (OSM's default access for cycles on footways); never ``bicycle=no``,
+    steps, ``area=yes`` or ``access=private|no``. Pushed ways are walked at the courier's
+    pace, both ways.
+
+    Examples
+    --------
+    >>> dismount({"highway": "footway"}), dismount({"highway": "footway", "bicycle": "yes"})
+    (True, False)
+    >>> dismount({"highway": "steps"}), dismount({"highway": "footway", "bicycle": "no"})
+    (False, False)
+    >>> dismount({"highway": "residential", "bicycle": "dismount"})
+    True
+    """
+    highways = values_of(data.get("highway"))
+    bicycle = values_of(data.get("bicycle"))
+    if "no" in bicycle or "yes" in values_of(data.get("area")):
+        return False
+    access = values_of(data.get("access"))
+    if "private" in access or "no" in access:
+        return False
+    if "dismount" in bicycle:
+        return any(h not in _RIDE_EXCLUDE_HIGHWAY for h in highways)
+    return not rideable(data) and any(h in _RIDE_BICYCLE_ONLY_HIGHWAY for h in highways)
+
+
+def delivery_usable(data: Mapping[str, Any], *, profile: str = "ebike") -> bool:
+    """Whether the delivery vehicle of ``profile`` may use a way: ridden (:func:`rideable`)
+    or pushed (:func:`dismount`) for ``ebike``, :func:`drivable` for ``van``."""
+    if profile == "ebike":
+        return rideable(data) or dismount(data)
+    return drivable(dict(data))
+
+
+def oneway_code(data: Mapping[str, Any], *, profile: str = "ebike") -> int:
+    """The way's allowed direction for the delivery vehicle: 0 both, 1 only along the
+    way's nodes, -1 only against them.
+
+    ``oneway=yes|1|true`` and ``junction=roundabout|circular`` (unless ``oneway=no``) are
+    one way along the way, ``oneway=-1`` against it; ``oneway:bicycle=no`` opens both
+    directions to the e-bike (not to the van).
+
+    Examples
+    --------
+    >>> oneway_code({"oneway": "yes"}), oneway_code({"oneway": "-1"})
+    (1, -1)
+    >>> oneway_code({"junction": "roundabout"}), oneway_code({"oneway": "no"})
+    (1, 0)
+    >>> oneway_code({"oneway": "yes", "oneway:bicycle": "no"})
+    0
+    >>> oneway_code({"oneway": "yes", "oneway:bicycle": "no"}, profile="van")
+    1
+    """
+    oneway = values_of(data.get("oneway"))
+    if profile == "ebike" and "no" in values_of(data.get("oneway:bicycle")):
+        return 0
+    if "-1" in oneway:
+        return -1
+    if not _ONEWAY_FORWARD.isdisjoint(oneway):
+        return 1
+    if "no" not in oneway and not {"roundabout", "circular"}.isdisjoint(
+            values_of(data.get("junction"))):
+        return 1
+    return 0
+
+
+_MPH_KPH = 1.609344  # km per mile
+
+
+def parse_maxspeed_kph(value: Any) -> float:
+    """A ``maxspeed`` tag in km/h (NaN when it holds no number).
+
+    Plain numbers are km/h; ``km/h``, ``kmh``, ``kph`` and ``mph`` are understood; of
+    several values (``"50;30"``) the lowest counts. Zones such as ``CN:urban`` or
+    ``walk`` give NaN (the road class's speed applies).
+
+    Examples
+    --------
+    >>> parse_maxspeed_kph("50"), parse_maxspeed_kph("50 km/h"), parse_maxspeed_kph("40kmh")
+    (50.0, 50.0, 40.0)
+    >>> round(parse_maxspeed_kph("30 mph"), 2), parse_maxspeed_kph("60;40")
+    (48.28, 40.0)
+    >>> import math; math.isnan(parse_maxspeed_kph("CN:urban")), math.isnan(parse_maxspeed_kph(None))
+    (True, True)
+    """
+    speeds = []
+    for text in values_of(value):
+        for part in text.split(";"):
+            part = part.strip().lower().replace(" ", "")
+            factor = 1.0
+            if part.endswith("mph"):
+                part, factor = part[:-3], _MPH_KPH
+            else:
+                for unit in ("km/h", "kmh", "kph"):
+                    if part.endswith(unit):
+                        part = part[:-len(unit)]
+                        break
+            try:
+                kph = float(part) * factor
+            except ValueError:
+                continue
+            if np.isfinite(kph) and kph > 0:
+                speeds.append(kph)
+    return float(min(speeds)) if speeds else float("nan")

@@ -31,7 +31,7 @@ import datetime as _dt
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +41,13 @@ import pandas as pd
 import shapely
 
 from . import __version__
+from ._errors import NetworkError
 from ._geometry import valid
 from ._threads import run_threaded
 from .access import capacity_indicators
 from .analysis import OUTSIDE_UNITS, gap_areas, unit_statistics
 from .checks import CoordinateSystemWarning, check_coordinate_system, check_population_overlap
-from .drawing import draw_grid, drawn_areas, drawn_bands
+from .drawing import DrawGrid, FineField, draw_grid, drawn_areas, drawn_bands
 from .field import (
     CircleLimit,
     DistanceField,
@@ -56,8 +57,12 @@ from .field import (
     circle_coverage,
     population_pixels,
 )
+from .meals import CellMeals, community_meals, kitchen_capacity
+from .modes import ModeNetwork, UnitClasses, classify_cells, delivery_mode
 from .network import StreetNetwork, load_network
-from .policy import Policy, Rings, default_policy
+from .osm_reader import PBF_SUFFIXES, XML_SUFFIXES, network_format
+from .osm_rules import WalkRule
+from .policy import Circle, Policy, Rings, default_policy
 from .prepared import PreparedNetwork, prepare_network
 from .result import CoverageResult
 from .settings import settings as _settings
@@ -80,6 +85,7 @@ class RunOptions:
     draw_pixel_m: float
     progress: bool
     facility_areas: bool
+    delivery_draw_pixel_m: float = 40.0
 
     @classmethod
     def resolve(cls, *, max_snap_m: float | None = None, walk_speed_m_s: float | None = None,
@@ -92,7 +98,8 @@ class RunOptions:
             pixel_m=float(_settings.overlay_pixel_m),
             draw_pixel_m=float(_settings.draw_pixel_m),
             progress=_settings.progress if progress is None else bool(progress),
-            facility_areas=bool(facility_areas))
+            facility_areas=bool(facility_areas),
+            delivery_draw_pixel_m=float(_settings.delivery_draw_pixel_m))
 
 
 def _load_inputs(
@@ -132,6 +139,36 @@ def _load_inputs(
     return net, fac, pop, units
 
 
+def _delivery_network(
+    policy: Policy, network: str | Path | StreetNetwork | PreparedNetwork,
+    loaded: StreetNetwork | PreparedNetwork,
+    delivery: str | Path | StreetNetwork | PreparedNetwork | None, asked: bool,
+) -> tuple[Policy, PreparedNetwork | None, list[dict[str, str]]]:
+    """The delivery network the policy's delivery circles need, and the policy without
+    them (and why) when there is none: given, or read from the walking network's OSM file."""
+    names = [c.name for c in policy.circles if c.mode == "delivery"]
+    if not names:
+        return policy, None, []
+    if isinstance(delivery, StreetNetwork | PreparedNetwork):
+        return policy, prepare_network(delivery), []
+    if delivery is None:
+        net = loaded.network if isinstance(loaded, PreparedNetwork) else loaded
+        source = network if isinstance(network, str | Path) else net.source
+        path = Path(source) if source else None
+        if path is not None and path.is_file()                 and network_format(path) in (*XML_SUFFIXES, *PBF_SUFFIXES):
+            delivery = path
+    if delivery is not None:
+        return policy, prepare_network(load_network(delivery, mode="delivery")), []
+    reason = ("no delivery network: pass delivery_network= (an OSM XML or PBF file, or "
+              "load_network(path, mode='delivery')), or run on an OSM file")
+    if asked:
+        raise NetworkError(f"circles {names}: {reason}")
+    log.warning("circles %s left out: %s", names, reason)
+    kept = Policy(tuple(c for c in policy.circles if c.mode != "delivery"), policy.rings,
+                  policy.facility_types, policy.capacity)
+    return kept, None, [{"name": n, "reason": reason} for n in names]
+
+
 # --- stage 1: facilities ---------------------------------------------------------------
 @dataclass(frozen=True)
 class PlacedFacilities:
@@ -150,6 +187,8 @@ class PlacedFacilities:
         Each circle's limit in engine cost and the rows that serve it.
     rings
         Each rings set and the rows that serve it.
+    by_mode
+        Every row on its nearest street of each other mode's network (``delivery``).
     """
 
     table: gpd.GeoDataFrame
@@ -157,6 +196,11 @@ class PlacedFacilities:
     locations: NetworkLocations
     circles: tuple[CircleLimit, ...]
     rings: tuple[tuple[Rings, np.ndarray], ...]
+    by_mode: dict[str, NetworkLocations] = field(default_factory=dict)
+
+    def located(self, mode: str) -> NetworkLocations:
+        """Every row on its nearest street of ``mode``'s network."""
+        return self.locations if mode == "walk" else self.by_mode[mode]
 
 
 def _set_excluded(table: pd.DataFrame, rows: np.ndarray, reasons: Sequence[str]) -> None:
@@ -165,12 +209,15 @@ def _set_excluded(table: pd.DataFrame, rows: np.ndarray, reasons: Sequence[str])
 
 
 def place_facilities(
-    network: PreparedNetwork, facilities: gpd.GeoDataFrame, policy: Policy, opts: RunOptions
+    network: PreparedNetwork, facilities: gpd.GeoDataFrame, policy: Policy, opts: RunOptions,
+    *, delivery: PreparedNetwork | None = None,
 ) -> PlacedFacilities:
     """Snap facilities to the streets; decide used or excluded (with the reason).
 
     A facility farther than ``max_snap_m`` from every street, or of a type no circle
     or rings set of the run uses, is excluded with its reason; the rest are ``used``.
+    With a ``delivery`` network they are snapped to it too (a facility farther than
+    ``max_snap_m`` from every delivery street serves no delivery circle).
     """
     table = facilities.copy()
     xy = np.full((len(table), 2), np.nan)
@@ -192,7 +239,7 @@ def place_facilities(
         return np.flatnonzero(types.isin(policy.type_codes(kinds)).to_numpy() & ok)
 
     circles = tuple(CircleLimit(c.name, c.limit_cost(walk_speed_m_s=opts.walk_speed_m_s),
-                                serving(c.facility_kinds)) for c in policy.circles)
+                                serving(c.facility_kinds), c.mode) for c in policy.circles)
     rings = tuple((r, serving(r.facility_kinds)) for r in policy.rings)
     used = np.zeros(len(table), dtype=bool)
     for rows in (*(c.sources for c in circles), *(rows for _, rows in rings)):
@@ -203,7 +250,9 @@ def place_facilities(
     _set_excluded(table, idle, [f"type {types.iat[i]!r} ({labels.get(types.iat[i], '?')}) "
                                 f"serves none of the circles of this run ({names})" for i in idle])
     table.loc[table["status"] == "ok", "status"] = "used"
-    return PlacedFacilities(table, xy, located, circles, rings)
+    by_mode = {} if delivery is None else {
+        "delivery": delivery.snap(xy, max_snap_m=opts.max_snap_m)}
+    return PlacedFacilities(table, xy, located, circles, rings, by_mode)
 
 
 # --- stage 2: population ---------------------------------------------------------------
@@ -220,11 +269,18 @@ class PlacedPopulation:
         Each cell's centroid on its nearest street.
     pixels
         The cells' pixels on their nearest streets.
+    by_mode
+        The centroids and pixels on each other mode's network (``delivery``).
     """
 
     cells: gpd.GeoDataFrame
     centroids: NetworkLocations
     pixels: PopulationPixels
+    by_mode: dict[str, tuple[NetworkLocations, PopulationPixels]] = field(default_factory=dict)
+
+    def located(self, mode: str) -> tuple[NetworkLocations, PopulationPixels]:
+        """The centroids and pixels on ``mode``'s network."""
+        return (self.centroids, self.pixels) if mode == "walk" else self.by_mode[mode]
 
     @property
     def elderly(self) -> np.ndarray:
@@ -233,9 +289,11 @@ class PlacedPopulation:
 
 
 def place_population(
-    network: PreparedNetwork, population: gpd.GeoDataFrame, opts: RunOptions
+    network: PreparedNetwork, population: gpd.GeoDataFrame, opts: RunOptions,
+    *, delivery: PreparedNetwork | None = None,
 ) -> PlacedPopulation:
-    """Project the cells, snap their centroids and their pixels to the streets."""
+    """Project the cells, snap their centroids and their pixels to the streets (and to
+    the ``delivery`` network's streets when given)."""
     cells = population.to_crs(network.crs).reset_index(drop=True)
     geoms = cells.geometry.to_numpy()
     centroids = network.snap(shapely.get_coordinates(shapely.centroid(geoms)),
@@ -246,35 +304,56 @@ def place_population(
                              opts.max_snap_m)
     pixels = population_pixels(network, geoms, elderly, pixel_m=opts.pixel_m,
                                max_snap_m=opts.max_snap_m)
-    return PlacedPopulation(cells, centroids, pixels)
+    by_mode = {}
+    if delivery is not None:
+        by_mode["delivery"] = (
+            delivery.snap(shapely.get_coordinates(shapely.centroid(geoms)),
+                          max_snap_m=opts.max_snap_m),
+            replace(pixels, locations=delivery.snap(pixels.xy, max_snap_m=opts.max_snap_m,
+                                                    exact_beyond=False)))
+    return PlacedPopulation(cells, centroids, pixels, by_mode)
 
 
 # --- stage 3: distance fields ----------------------------------------------------------
+FieldKey = tuple[str, tuple[int, ...]]  # (mode, facility rows)
+
+
+def _key(sources: np.ndarray, mode: str) -> FieldKey:
+    return mode, tuple(int(i) for i in sources)
+
+
 @dataclass(frozen=True)
 class Fields:
-    """One search per distinct set of facilities, shared by the circles that use it."""
+    """One search per mode and distinct set of facilities, shared by the circles that
+    use it."""
 
-    reach: dict[tuple[int, ...], FacilityReach]
-    field: dict[tuple[int, ...], DistanceField]
+    reach: dict[FieldKey, FacilityReach]
+    field: dict[FieldKey, DistanceField]
 
-    def of(self, sources: np.ndarray) -> tuple[FacilityReach, DistanceField]:
-        """The search and field of the facilities at rows ``sources``."""
-        key = tuple(int(i) for i in sources)
+    def of(self, sources: np.ndarray, mode: str = "walk") -> tuple[FacilityReach, DistanceField]:
+        """The search and field of the facilities at rows ``sources`` on ``mode``."""
+        key = _key(sources, mode)
         return self.reach[key], self.field[key]
 
 
 def measure_fields(
-    network: PreparedNetwork, facilities: PlacedFacilities, population: PlacedPopulation
+    network: PreparedNetwork, facilities: PlacedFacilities, population: PlacedPopulation,
+    *, modes: dict[str, ModeNetwork] | None = None,
 ) -> Fields:
-    """The distance field of every distinct set of facilities the circles and rings use."""
-    reach: dict[tuple[int, ...], FacilityReach] = {}
-    field: dict[tuple[int, ...], DistanceField] = {}
-    for rows in (*(c.sources for c in facilities.circles),
-                 *(rows for _, rows in facilities.rings)):
-        key = tuple(int(i) for i in rows)
+    """The distance field of every distinct (mode, set of facilities) the circles and rings
+    use; ``modes`` holds the networks of modes other than walking (``network``)."""
+    travel = {"walk": ModeNetwork("walk", network), **(modes or {})}
+    reach: dict[FieldKey, FacilityReach] = {}
+    field: dict[FieldKey, DistanceField] = {}
+    for rows, mode in (*((c.sources, c.mode) for c in facilities.circles),
+                       *((rows, "walk") for _, rows in facilities.rings)):
+        key = _key(rows, mode)
         if key not in reach:
-            reach[key] = FacilityReach(network.network, facilities.locations, rows)
-            field[key] = reach[key].field(population.pixels, population.centroids)
+            on = travel[mode]
+            reach[key] = FacilityReach(on.prepared.network, facilities.located(mode), rows,
+                                       costs=on.costs)
+            field[key] = reach[key].field(population.located(mode)[1],
+                                          population.located(mode)[0])
     return Fields(reach, field)
 
 
@@ -295,49 +374,67 @@ class CircleMeasures:
         Per circle name, the people of each facility row's catchment.
     rings
         The rings rows of the summary (people per band).
+    counted
+        Per circle name, the cells it counts (None: every cell).
     """
 
     cells: gpd.GeoDataFrame
     circles: list[dict[str, Any]]
     catchment_people: dict[str, np.ndarray]
     rings: list[dict[str, Any]]
+    counted: dict[str, np.ndarray | None] = field(default_factory=dict)
 
 
 def measure_circles(
     policy: Policy, facilities: PlacedFacilities, population: PlacedPopulation, fields: Fields,
-    opts: RunOptions,
+    opts: RunOptions, *, classes: UnitClasses | None = None,
 ) -> CircleMeasures:
-    """Per circle: each cell's distance, nearest facility, share and covered people."""
+    """Per circle: each cell's distance, nearest facility, share and covered people.
+
+    Every cell gets every circle's distance and nearest facility; a class-bound circle
+    (``unit_classes`` urban or rural) counts covered people, its rate and catchments
+    over its class's cells only (``classes``; every cell without boundaries).
+    """
     cells = population.cells.copy()
     elderly = population.elderly
     elderly_in = float(elderly.sum())
+    if classes is not None:
+        cells["urban_rural"] = classes.cell_class
     ids = facilities.table["facility_id"].to_numpy()
     n_fac = len(facilities.table)
     rows: list[dict[str, Any]] = []
     catchments: dict[str, np.ndarray] = {}
+    counted_of: dict[str, np.ndarray | None] = {}
     for c, lim in zip(policy.circles, facilities.circles, strict=True):
-        _, fld = fields.of(lim.sources)
+        _, fld = fields.of(lim.sources, lim.mode)
         reached = np.isfinite(fld.centroid_cost)
         cells[f"{c.name}_dist"] = np.where(
             reached, c.cost_to_unit(fld.centroid_cost, walk_speed_m_s=opts.walk_speed_m_s),
             np.nan)
         cells[f"{c.name}_facility"] = np.where(fld.centroid_source >= 0,
                                                ids[np.clip(fld.centroid_source, 0, None)], None)
-        cov = circle_coverage(fld, population.pixels, elderly, lim.limit_cost,
-                              n_facilities=n_fac)
+        counted = None if classes is None else classes.counted(c)
+        counted_of[c.name] = counted
+        cov = circle_coverage(fld, population.located(lim.mode)[1], elderly, lim.limit_cost,
+                              n_facilities=n_fac, counted=counted)
         cells[f"{c.name}_share"] = cov.share
         cells[f"{c.name}_covered"] = cov.covered
         catchments[c.name] = cov.catchment
         covered = float(cov.covered.sum())
-        centroid_cov = float(elderly[fld.centroid_cost <= lim.limit_cost].sum())
-        rate = covered / elderly_in if elderly_in > 0 else 0.0
+        base = elderly if counted is None else np.where(counted, elderly, 0.0)
+        elderly_counted = float(base.sum())
+        centroid_cov = float(base[fld.centroid_cost <= lim.limit_cost].sum())
+        rate = covered / elderly_counted if elderly_counted > 0 else 0.0
         rows.append({
             "name": c.name, "label_zh": c.label_zh, "label_en": c.label_en, "mode": c.mode,
-            "limit": float(c.limit), "unit": c.unit, "limit_m": lim.limit_cost,
+            "limit": float(c.limit), "unit": c.unit,
+            ("limit_s" if c.mode == "delivery" else "limit_m"): lim.limit_cost,
+            "unit_classes": list(c.unit_classes), "elderly_counted": elderly_counted,
             "facility_types": policy.type_codes(c.facility_kinds),
             "facilities_used": len(lim.sources), "elderly_covered": covered,
             "coverage_rate": rate, "elderly_covered_centroid": centroid_cov,
-            "coverage_rate_centroid": centroid_cov / elderly_in if elderly_in > 0 else 0.0,
+            "coverage_rate_centroid": (centroid_cov / elderly_counted if elderly_counted > 0
+                                       else 0.0),
             "target_rate": c.target_rate,
             "meets_target": None if c.target_rate is None else bool(rate >= c.target_rate),
             "source": c.source,
@@ -355,7 +452,7 @@ def measure_circles(
             {"band": str(lab), "elderly": float(n), "share": float(n / elderly_in)
              if elderly_in else 0.0} for lab, n in zip(labels, people, strict=True)]})
     _mark_unreached(cells, population, fields, opts)
-    return CircleMeasures(cells, rows, catchments, ring_rows)
+    return CircleMeasures(cells, rows, catchments, ring_rows, counted_of)
 
 
 def _mark_unreached(cells: gpd.GeoDataFrame, population: PlacedPopulation, fields: Fields,
@@ -363,8 +460,9 @@ def _mark_unreached(cells: gpd.GeoDataFrame, population: PlacedPopulation, field
     """``status`` / ``reason`` of cells whose centre no street or no facility reaches."""
     on = population.centroids.on_network
     reachable = np.zeros(len(cells), dtype=bool)
-    for fld in fields.field.values():
-        reachable |= np.isfinite(fld.centroid_cost)
+    for (mode, _), fld in fields.field.items():
+        if mode == "walk":
+            reachable |= np.isfinite(fld.centroid_cost)
     cells["status"] = np.where(~on, "off network", np.where(reachable, "ok", "unreachable"))
     snap = np.nan_to_num(population.centroids.snap_m)
     cells["reason"] = np.where(
@@ -387,31 +485,59 @@ class DrawnPolygons:
 def draw_polygons(
     network: PreparedNetwork, policy: Policy, facilities: PlacedFacilities, fields: Fields,
     measures: CircleMeasures, population: PlacedPopulation, opts: RunOptions,
+    *, modes: dict[str, ModeNetwork] | None = None,
 ) -> DrawnPolygons:
-    """Draw the field's areas on a ``draw_pixel_m`` grid over the ground near streets."""
+    """Draw the field's areas on a ``draw_pixel_m`` grid over the ground near streets (one
+    grid per mode, over its own streets)."""
     crs = network.crs
     table = facilities.table
-    limits = [c.limit_cost for c in facilities.circles]
-    limits += [float(b) for r, _ in facilities.rings for b in r.breaks]
-    serving = np.unique(np.concatenate([np.empty(0, np.int64)] + [
-        c.sources for c in facilities.circles] + [rows for _, rows in facilities.rings]))
-    grid = draw_grid(network, facilities.xy[serving], reach_m=max(limits, default=0.0),
-                     pixel_m=opts.draw_pixel_m, max_snap_m=opts.max_snap_m)
-    # where people live the field is known at the population pixels: draw them finer
-    grid = grid.with_fine_pixels(population.pixels.xy, population.pixels.pixel_m)
-    at_grid: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
+    travel = {"walk": ModeNetwork("walk", network), **(modes or {})}
+    grids: dict[str, DrawGrid] = {}
 
-    def field_on_grid(sources: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        key = tuple(int(i) for i in sources)
+    def grid_of(mode: str) -> DrawGrid:
+        if mode not in grids:
+            on = travel[mode]
+            lims = [on.reach_m(c.limit_cost) for c in facilities.circles if c.mode == mode]
+            srcs = [c.sources for c in facilities.circles if c.mode == mode]
+            if mode == "walk":
+                lims += [float(b) for r, _ in facilities.rings for b in r.breaks]
+                srcs += [rows for _, rows in facilities.rings]
+            serving = np.unique(np.concatenate([np.empty(0, np.int64), *srcs]))
+            # delivery circles span kilometres: drawn on coarser pixels
+            pixel_m = opts.draw_pixel_m if mode == "walk" else opts.delivery_draw_pixel_m
+            grid = draw_grid(on.prepared, facilities.xy[serving], reach_m=max(lims, default=0.0),
+                             pixel_m=pixel_m, max_snap_m=opts.max_snap_m)
+            # where people live the field is known at the population pixels: walking circles
+            # are drawn finer there (delivery circles, kilometres wide, stay on their pixels)
+            grids[mode] = grid.with_fine_pixels(population.pixels.xy, population.pixels.pixel_m) \
+                if mode == "walk" else grid
+        return grids[mode]
+
+    at_grid: dict[FieldKey, tuple[np.ndarray, np.ndarray]] = {}
+
+    def field_on_grid(sources: np.ndarray, mode: str = "walk") -> tuple[np.ndarray, np.ndarray]:
+        key = _key(sources, mode)
         if key not in at_grid:
-            at_grid[key] = fields.reach[key].at(grid.locations)
+            at_grid[key] = fields.reach[key].at(grid_of(mode).locations)
         return at_grid[key]
+
+    fine_fields: dict[FieldKey, FineField] = {}
+
+    def fine_of(sources: np.ndarray, mode: str) -> FineField:
+        """The field on the fine pixels: the population pixels', refined along boundaries."""
+        key = _key(sources, mode)
+        if key not in fine_fields:
+            reach, fld = fields.reach[key], fields.field[key]
+            prepared = travel[mode].prepared
+            fine_fields[key] = FineField(grid_of(mode), fld.pixel_cost, lambda xy: reach.at(
+                prepared.snap(xy, max_snap_m=opts.max_snap_m, exact_beyond=False))[0])
+        return fine_fields[key]
 
     sa_rows, ca_rows, ring_rows = [], [], []
     for c, lim, summ in zip(policy.circles, facilities.circles, measures.circles, strict=True):
-        cost, source = field_on_grid(lim.sources)
-        _, fld = fields.of(lim.sources)
-        area, catch = drawn_areas(grid, cost, source, lim.limit_cost, fine_cost=fld.pixel_cost)
+        cost, source = field_on_grid(lim.sources, lim.mode)
+        area, catch = drawn_areas(grid_of(lim.mode), cost, source, lim.limit_cost,
+                                  fine=fine_of(lim.sources, lim.mode))
         sa_rows.append({"circle": c.name, "label_zh": c.label_zh, "label_en": c.label_en,
                         "limit": float(c.limit), "unit": c.unit,
                         "elderly_covered": summ["elderly_covered"], "geometry": area})
@@ -427,7 +553,7 @@ def draw_polygons(
                             "geometry": drawn.get(int(i), shapely.Polygon())})
     for (r, sources), summ in zip(facilities.rings, measures.rings, strict=True):
         cost, _ = field_on_grid(sources)
-        bands = drawn_bands(grid, cost, np.asarray(r.breaks, dtype=float))
+        bands = drawn_bands(grid_of("walk"), cost, np.asarray(r.breaks, dtype=float))
         lower = [0.0, *r.breaks[:-1]]
         for k, geom in enumerate(bands):
             ring_rows.append({"rings": r.name, "band": summ["bands"][k]["band"],
@@ -461,13 +587,16 @@ def _facility_areas(
 ) -> gpd.GeoDataFrame:
     """Each facility's own (overlapping) service area per circle: polygons built from
     its streets (:class:`~eldercare_coverage.isochrones.ServiceAreaBuilder`), with the
-    elderly inside each alone. Costly: only with ``facility_areas=True``."""
+    elderly inside each alone. Costly: only with ``facility_areas=True``; walking circles
+    only (the polygon builder measures metres on undirected streets)."""
     from .isochrones import ServiceAreaBuilder
     from .raster_overlay import OverlayGrid
 
     table = facilities.table
     limits_of: dict[int, set[float]] = {}
     for lim in facilities.circles:
+        if lim.mode != "walk":
+            continue
         for i in lim.sources:
             limits_of.setdefault(int(i), set()).add(lim.limit_cost)
     builder = ServiceAreaBuilder(network.network, max_snap_m=opts.max_snap_m,
@@ -482,6 +611,8 @@ def _facility_areas(
                        pixel_m=opts.pixel_m)
     rows = []
     for c, lim in zip(policy.circles, facilities.circles, strict=True):
+        if lim.mode != "walk":
+            continue
         geoms = [polys[(int(i), lim.limit_cost)] for i in lim.sources]
         reached = grid.elderly_in(geoms) if geoms else np.empty(0)
         for k, i in enumerate(lim.sources):
@@ -490,6 +621,71 @@ def _facility_areas(
                          "elderly_reached": float(reached[k]), "geometry": geoms[k]})
     return _frame(rows, network.crs, ["facility_id", "type", "circle", "limit", "unit",
                                       "elderly_reached"])
+
+
+# --- stage 6: the meal question per village and community ------------------------------
+def _meal_circles(policy: Policy, placed: PlacedFacilities
+                  ) -> tuple[list[tuple[Circle, CircleLimit]], list[tuple[Circle, CircleLimit]]]:
+    """The policy's delivery circles and its dine-in circles (walking circles whose
+    facility types are all meal facilities), each with its limit."""
+    kind_of = {t.code: t.kind for t in policy.facility_types}
+    pairs = list(zip(policy.circles, placed.circles, strict=True))
+    delivery = [(c, lim) for c, lim in pairs if c.mode == "delivery"]
+    dine_in = [(c, lim) for c, lim in pairs if c.mode == "walk"
+               and (codes := policy.type_codes(c.facility_kinds))
+               and all(kind_of.get(k) == "meal" for k in codes)]
+    return delivery, dine_in
+
+
+def _cell_meals(policy: Policy, placed: PlacedFacilities, people: PlacedPopulation,
+                fields: Fields, classes: UnitClasses) -> CellMeals | None:
+    """Each cell's share within its class's delivery limit or the dine-in circle, and its
+    minutes from a kitchen (None when the run has no meal circle)."""
+    delivery, dine_in = _meal_circles(policy, placed)
+    if not delivery and not dine_in:
+        return None
+    pixels = people.pixels
+    pixel_class = classes.cell_class[pixels.cell_of]
+    within = np.zeros(len(pixels.cell_of), dtype=bool)
+    kitchen_s = np.full(len(people.cells), np.nan)
+    limit_s = np.full(len(people.cells), np.nan)
+    for c, lim in delivery:
+        _, fld = fields.of(lim.sources, lim.mode)
+        mine = np.isin(pixel_class, list(c.unit_classes))
+        within |= mine & (fld.pixel_cost <= lim.limit_cost)
+        cell_mine = np.isin(classes.cell_class, list(c.unit_classes)) & np.isnan(limit_s)
+        kitchen_s[cell_mine] = np.where(np.isfinite(fld.centroid_cost), fld.centroid_cost,
+                                        np.nan)[cell_mine]
+        limit_s[cell_mine] = lim.limit_cost
+    for _, lim in dine_in:
+        _, fld = fields.of(lim.sources, lim.mode)
+        within |= fld.pixel_cost <= lim.limit_cost
+    return CellMeals(np.clip(pixels.share(within), 0.0, 1.0), kitchen_s / 60.0, limit_s / 60.0)
+
+
+def _community_meals(policy: Policy, placed: PlacedFacilities, measures: CircleMeasures,
+                     cells: gpd.GeoDataFrame,
+                     unit_table: gpd.GeoDataFrame, meals: CellMeals
+                     ) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+    """The units' meal columns, the community rates and the kitchens' capacity."""
+    delivery, _ = _meal_circles(policy, placed)
+    table = placed.table
+    meal_codes = [t.code for t in policy.facility_types if t.kind == "meal"]
+    meal_rows = np.flatnonzero(table["type"].isin(meal_codes).to_numpy()
+                               & (table["status"] == "used").to_numpy())
+    limit_by_class = {k: float(c.limit) for c, _ in reversed(delivery) for k in c.unit_classes}
+    units, summary = community_meals(
+        unit_table, cells, meals,
+        placed.xy[meal_rows], reached_share=_settings.meal_reached_share,
+        limit_by_class=limit_by_class)
+    if delivery:
+        kitchens = np.unique(np.concatenate([lim.sources for _, lim in delivery]))
+        catchment = sum(measures.catchment_people[c.name] for c, _ in delivery)
+        meals_per_day = table["meals_per_day"].to_numpy(dtype=float)[kitchens] \
+            if "meals_per_day" in table else np.full(len(kitchens), np.nan)
+        summary["meal_capacity"] = kitchen_capacity(meals_per_day,
+                                                    np.asarray(catchment)[kitchens])
+    return units, summary
 
 
 # --- the whole run ---------------------------------------------------------------------
@@ -508,8 +704,9 @@ def run(
     progress: bool | None = None,
     title: str | None = None,
     facility_areas: bool = False,
+    delivery_network: str | Path | StreetNetwork | PreparedNetwork | None = None,
 ) -> CoverageResult:
-    """Compute walking service circles, coverage, unit statistics and gaps.
+    """Compute service circles (walking and meal delivery), coverage, unit statistics and gaps.
 
     Parameters
     ----------
@@ -537,8 +734,14 @@ def run(
     title
         Name of the study area for maps and reports.
     facility_areas
-        Also build each facility's own, overlapping service area per circle
+        Also build each facility's own, overlapping service area per walking circle
         (``result.facility_areas``); costly at county scale.
+    delivery_network
+        The network of the delivery circles (a file, or
+        ``load_network(path, mode="delivery")``); by default read from ``network`` when it
+        is an OSM XML or PBF file. Without one, delivery circles of the default policy are
+        left out (logged, and listed in ``summary["circles_left_out"]``); circles asked for
+        by name raise :class:`~eldercare_coverage._errors.NetworkError`.
 
     Returns
     -------
@@ -558,23 +761,34 @@ def run(
                               progress=progress, facility_areas=facility_areas)
     loaded, fac, pop, units = _load_inputs(network, facilities, population, boundaries,
                                            facilities_crs, policy)
+    policy, delivery, left_out = _delivery_network(policy, network, loaded, delivery_network,
+                                                   asked=circles is not None)
     t = lap("load", t0)
     prepared = prepare_network(loaded)
     net = prepared.network
     t = lap("prepare", t)
-    placed = place_facilities(prepared, fac, policy, opts)
+    placed = place_facilities(prepared, fac, policy, opts, delivery=delivery)
     t = lap("facilities", t)
-    people = place_population(prepared, pop, opts)
+    people = place_population(prepared, pop, opts, delivery=delivery)
+    classes = classify_cells(people.cells, units, net.crs, density_rule=any(
+        c.class_bound or c.mode == "delivery" for c in policy.circles))
+    modes = {} if delivery is None else {"delivery": delivery_mode(delivery, classes)}
     t = lap("population", t)
-    fields = measure_fields(prepared, placed, people)
+    fields = measure_fields(prepared, placed, people, modes=modes)
     t = lap("distances", t)
-    measures = measure_circles(policy, placed, people, fields, opts)
+    measures = measure_circles(policy, placed, people, fields, opts, classes=classes)
     t = lap("coverage", t)
-    drawn = draw_polygons(prepared, policy, placed, fields, measures, people, opts)
+    drawn = draw_polygons(prepared, policy, placed, fields, measures, people, opts, modes=modes)
     t = lap("polygons", t)
-    unit_table, cells = unit_statistics(measures.cells, units, policy, net.crs)
+    unit_table, cells = unit_statistics(measures.cells, classes.units, policy, net.crs,
+                                        counted=measures.counted)
+    cell_meals = _cell_meals(policy, placed, people, fields, classes)
+    meal_summary: dict[str, Any] = {}
+    if cell_meals is not None:
+        unit_table, meal_summary = _community_meals(policy, placed, measures, cells,
+                                                    unit_table, cell_meals)
     t = lap("units", t)
-    gaps = gap_areas(cells, policy, net.crs)
+    gaps = gap_areas(cells, policy, net.crs, counted=measures.counted)
     for row in measures.circles:
         g = gaps[gaps["circle"] == row["name"]]
         row["gap_areas"] = len(g)
@@ -583,6 +797,11 @@ def run(
 
     summary = _summary(policy, placed, measures, cells, len(people.pixels.cell_of), net, opts,
                        title, out_crs)
+    if left_out:
+        summary["circles_left_out"] = left_out
+    summary.update(meal_summary)
+    if delivery is not None:
+        summary["delivery_network"] = _delivery_summary(modes["delivery"])
     timing["total"] = time.perf_counter() - t0
     summary["timing_s"] = {k: round(v, 3) for k, v in timing.items()}
 
@@ -590,6 +809,7 @@ def run(
         return valid(g.to_crs(out_crs) if g.crs is not None else g.set_crs(out_crs))
 
     fac_out = placed.table.copy()
+    _kitchen_columns(fac_out, policy, placed, measures)
     fac_out["type_label"] = fac_out["type"].map(policy.type_labels()).fillna("")
     fac_out = fac_out.drop(columns=[c for c in ("lon", "lat") if c in fac_out.columns])
     inputs = {k: str(v) for k, v in {
@@ -616,6 +836,39 @@ def run(
     )
 
 
+def _kitchen_columns(table: gpd.GeoDataFrame, policy: Policy, placed: PlacedFacilities,
+                     measures: CircleMeasures) -> None:
+    """Each kitchen's meals against the elderly of its delivery catchments: the columns
+    ``delivery_elderly`` and ``meals_per_100_elderly`` (NaN for other rows)."""
+    names = [c.name for c in policy.circles if c.mode == "delivery"]
+    if not names:
+        return
+    people_of = sum(measures.catchment_people[n] for n in names)
+    kitchen = np.zeros(len(table), dtype=bool)
+    for lim in placed.circles:
+        if lim.mode == "delivery":
+            kitchen[lim.sources] = True
+    table["delivery_elderly"] = np.where(kitchen, people_of, np.nan)
+    meals = (pd.to_numeric(table["meals_per_day"], errors="coerce").to_numpy(dtype=float)
+             if "meals_per_day" in table else np.full(len(table), np.nan))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        table["meals_per_100_elderly"] = np.where(
+            kitchen & (people_of > 0), 100.0 * meals / people_of, np.nan)
+
+
+def _delivery_summary(mode: ModeNetwork) -> dict[str, Any]:
+    """The delivery network and the settings its costs came from, for ``summary.json``."""
+    net = mode.prepared.network
+    oneway = net.edge_oneway if net.edge_oneway is not None else np.zeros(net.n_edges)
+    return {"profile": _settings.delivery_profile, "nodes": net.n_nodes, "edges": net.n_edges,
+            "length_km": float(net.edge_length_m.sum() / 1000),
+            "oneway_edges": int((oneway != 0).sum()),
+            "max_speed_kph": (float(_settings.ebike_max_kph)
+                              if _settings.delivery_profile == "ebike" else None),
+            "courier_walk_speed_m_s": float(_settings.courier_walk_speed_m_s),
+            "junction_delay_s": float(_settings.delivery_junction_delay_s)}
+
+
 def _summary(policy: Policy, placed: PlacedFacilities, measures: CircleMeasures,
              cells: gpd.GeoDataFrame, n_pixels: int, net: StreetNetwork, opts: RunOptions,
              title: str | None, out_crs: Any) -> dict[str, Any]:
@@ -632,6 +885,7 @@ def _summary(policy: Policy, placed: PlacedFacilities, measures: CircleMeasures,
         "settings": {"walk_speed_m_s": opts.walk_speed_m_s, "max_snap_m": opts.max_snap_m,
                      "gap_max_share": _settings.gap_max_share, "pixel_m": opts.pixel_m,
                      "draw_pixel_m": opts.draw_pixel_m},
+        "walk_rule": WalkRule.from_settings().as_dict(),
         "elderly_total": elderly_in,
         "circles": measures.circles,
         "rings": measures.rings,

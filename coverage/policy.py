@@ -6,8 +6,11 @@ which facility kinds serve it and which unit classes (urban, rural) it applies t
 The defaults ship in ``coverage/data/circles.csv``, ``rings.csv`` and
 ``facility_types.csv``; :func:`read_policy` reads a user's edited copy.
 
-Modes: ``walk`` (undirected walking network, access legs walked). Units: ``m``
-(network metres) or ``min`` (minutes at ``settings.walk_speed_m_s`` for walking).
+Modes: ``walk`` (undirected walking network, access legs walked) and ``delivery``
+(the directed delivery network, seconds of riding at the speeds of
+:mod:`eldercare_coverage.delivery`, access legs at the courier's pace). Units: ``m``
+(network metres, walking only) or ``min`` (minutes: at ``settings.walk_speed_m_s`` for
+walking, of travel time for delivery).
 
 Examples
 --------
@@ -31,7 +34,7 @@ from typing import Any
 
 from ._errors import PolicyError
 
-MODES = ("walk",)
+MODES = ("walk", "delivery")
 UNITS = ("m", "min")
 UNIT_CLASSES = ("urban", "rural")
 CAPACITY_MEASURES = ("beds", "meals_per_day")
@@ -89,6 +92,9 @@ class Circle:
             raise PolicyError(f"{where}: mode was {self.mode!r} but is expected to be in {MODES}")
         if self.unit not in UNITS:
             raise PolicyError(f"{where}: unit was {self.unit!r} but is expected to be in {UNITS}")
+        if self.mode == "delivery" and self.unit != "min":
+            raise PolicyError(f"{where}: a delivery circle's unit was {self.unit!r} but must be "
+                              "'min' (travel time)")
         if not (math.isfinite(self.limit) and self.limit > 0):
             raise PolicyError(f"{where}: limit was {self.limit!r} but must be a positive number")
         bad = set(self.unit_classes) - set(UNIT_CLASSES)
@@ -99,15 +105,26 @@ class Circle:
         if self.target_rate is not None and not 0 <= self.target_rate <= 1:
             raise PolicyError(f"{where}: target_rate was {self.target_rate!r}; allowed 0..1")
 
+    @property
+    def class_bound(self) -> bool:
+        """Whether the circle applies to one class of units only (urban or rural)."""
+        return set(self.unit_classes) != set(UNIT_CLASSES)
+
     def limit_cost(self, *, walk_speed_m_s: float) -> float:
-        """The limit in the engine's cost unit for this mode (metres for walking)."""
+        """The limit in the engine's cost unit for this mode (metres for walking, seconds
+        for delivery)."""
         if self.unit == "m":
             return float(self.limit)
+        if self.mode == "delivery":
+            return float(self.limit) * 60.0
         return float(self.limit) * 60.0 * walk_speed_m_s
 
     def cost_to_unit(self, cost: Any, *, walk_speed_m_s: float) -> Any:
-        """Convert an engine cost (metres for walking) into this circle's unit."""
-        return cost if self.unit == "m" else cost / (60.0 * walk_speed_m_s)
+        """Convert an engine cost (metres for walking, seconds for delivery) into this
+        circle's unit."""
+        if self.unit == "m":
+            return cost
+        return cost / 60.0 if self.mode == "delivery" else cost / (60.0 * walk_speed_m_s)
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,32 @@ def _capacity_section(s: dict[str, Any]) -> str:
                       "in excluded facilities 未纳入设施", "source 依据"], rows, {1, 2, 3, 5}))
 
 
+# the share of villages and communities with meal service the plans report (DESIGN.md)
+_MEAL_SERVICE_PLANS = (("台州市 Taizhou", 0.648), ("温岭市 Wenling", 0.778), ("目标 aim", 1.0))
+
+
+def _meals_section(s: dict[str, Any]) -> str:
+    """The community meal question beside the plans' shares (only with meal circles)."""
+    if "community_meal_coverage_rate" not in s:
+        return ""
+    rows = [["reached by delivery or dine-in 送餐或就餐可达",
+             f"<span class='big'>{_pct(s['community_meal_coverage_rate'])}</span>",
+             f"{_num(s.get('communities_reached'))} / {_num(s.get('communities_with_elderly'))}"],
+            ["with a kitchen, canteen or meal point 有助餐设施",
+             f"<span class='big'>{_pct(s['community_meal_service_rate'])}</span>",
+             f"{_num(s.get('communities_with_meal_facility'))} / {_num(s.get('communities'))}"]]
+    rows += [[f"plans 规划: {name}", _pct(rate), ""] for name, rate in _MEAL_SERVICE_PLANS]
+    cap = s.get("meal_capacity") or {}
+    text = (f"<p>A village or community is reached when at least "
+            f"{_pct(s.get('community_meal_reached_share'))} of its elderly live within its "
+            "class's delivery limit (urban 15 min, rural 30 min) or the dine-in circle. "
+            f"Kitchens: {_num(cap.get('kitchens'))}, {_num(cap.get('meals_per_day'))} meals a "
+            f"day, {_num(cap.get('meals_per_100_elderly'), 1)} per 100 elderly of their "
+            "delivery catchments.</p>") if s.get("community_meal_reached_share") else ""
+    return ("<h2>助餐服务 Meal service in villages and communities</h2>"
+            + _table(["", "share 占比", "villages/communities 村社"], rows, {1, 2}) + text)
+
+
 def _units_section(result: CoverageResult, names: list[str], n_villages: int) -> str:
     units = pd.DataFrame(result.units.drop(columns=result.units.geometry.name))
     if units.empty:
@@ -202,11 +228,34 @@ def _inputs_section(s: dict[str, Any]) -> str:
             + _table(["", ""], [[_e(k), _e(v)] for k, v in items], set())
             + "<p>Network distance from a facility to a place = straight access leg from the "
               "facility to its nearest street + distance along the streets (partial edges "
-              "counted from the projection points) + access leg from the street to the place. "
-              "A facility's service area is the region within the limit by that distance. "
-              "Covered elderly = area-weighted overlay of the service areas on the population "
-              "grid (totals conserved), cross-checked by the distance of each cell's centroid. "
-              "Gap areas are connected groups of cells less than half covered.</p>")
+              "counted from the projection points) + access leg from the street to the place, "
+              "each place measured through its own nearest street. One search from all "
+              "facilities of a circle gives every place its distance and nearest facility (the "
+              "distance field). Covered elderly = each cell's people times the share of its "
+              f"{_num(s.get('settings', {}).get('pixel_m', 10))} m pixels within the limit "
+              "(totals conserved), cross-checked by the distance of each cell's centroid; a "
+              "facility's catchment = the people for whom it is the nearest facility within "
+              "the limit. Areas on the map are drawn from the same field. Gap areas are "
+              "connected groups of cells less than half covered.</p>"
+            + _walk_rule_text(s.get("walk_rule")))
+
+
+def _walk_rule_text(rule: dict[str, Any] | None) -> str:
+    """The walking rule of the run in one paragraph (DESIGN.md "Walkable ways")."""
+    if not rule:
+        return ""
+
+    def tags(d: dict[str, list[str]]) -> str:
+        return ", ".join(f"{k}={'|'.join(v)}" for k, v in d.items())
+
+    return ("<p>步行路网 Walkable ways (per OSM way, before simplification): a way with a "
+            "<code>highway</code> tag, except highway="
+            f"{_e('|'.join(rule.get('exclude_highway', [])))}; never "
+            f"{_e(tags(rule.get('exclude_tags', {})))}; "
+            f"not {_e(tags(rule.get('restricted_tags', {})))} and not highway="
+            f"{_e('|'.join(rule.get('foot_only_highway', [])))} unless foot="
+            f"{_e('|'.join(rule.get('foot_allowed', [])))}. One-way streets are walked both "
+            "ways.</p>")
 
 
 def render_report(result: CoverageResult, *, n_villages: int = 15, n_gaps: int = 10) -> str:
@@ -223,6 +272,7 @@ def render_report(result: CoverageResult, *, n_villages: int = 15, n_gaps: int =
         "map 地图: <a href='map.html'>map.html</a> · tables: coverage.gpkg, units.csv</p>",
         _circles_section(s),
         _capacity_section(s),
+        _meals_section(s),
         _units_section(result, names, n_villages),
         _gaps_section(result, names, n_gaps),
         _accounting_section(result),

@@ -24,10 +24,12 @@ All GeoDataFrames are in EPSG:4326 (the output CRS). Column contract
     circle with its own, overlapping area, ``elderly_reached`` (people inside it alone).
 ``population``
     one row per cell: ``cell_id``, ``row``, ``col``, ``elderly``, ``snap_m``,
-    ``town``, ``village`` and per circle ``<name>_dist`` (network distance to the
-    nearest serving facility in the circle's unit, NaN when unreachable),
-    ``<name>_facility`` (that facility's id), ``<name>_share`` (area share inside
-    the circle, 0..1), ``<name>_covered`` (elderly covered, = elderly * share);
+    ``urban_rural`` (the class of the unit holding its centre), ``town``, ``village``
+    and per circle ``<name>_dist`` (network distance or travel time to the nearest
+    serving facility in the circle's unit, NaN when unreachable), ``<name>_facility``
+    (that facility's id), ``<name>_share`` (area share inside the circle, 0..1),
+    ``<name>_covered`` (elderly covered, = elderly * share; 0 in cells of the other
+    class for a class-bound circle);
     per rings set ``<rings name>_band``; ``status`` / ``reason`` for cells the
     network cannot reach.
 ``gaps``
@@ -38,7 +40,10 @@ All GeoDataFrames are in EPSG:4326 (the output CRS). Column contract
     one row per unit (towns and villages) plus an ``(outside units)`` row per level when
     elderly lie outside every unit: ``unit_id``, ``name``, ``level``, ``parent_id``,
     ``urban_rural_code``, ``urban_rural``, ``elderly`` and per circle
-    ``<name>_covered``, ``<name>_rate``, ``<name>_meets_target``; geometry.
+    ``<name>_covered``, ``<name>_rate``, ``<name>_meets_target`` (class-bound circles
+    also ``<name>_elderly``, the people of their class); with meal circles
+    ``meal_class``, ``meal_limit_min``, ``meal_kitchen_min_median``,
+    ``meal_share_within``, ``meal_reached``, ``meal_facility_inside``; geometry.
 ``summary``
     the dict written to ``summary.json``.
 """

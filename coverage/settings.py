@@ -72,9 +72,28 @@ class Settings:
         Pixel size, metres, of the grid the distance field is drawn on for maps and
         the GeoPackage (:mod:`eldercare_coverage.drawing`): drawn boundaries are within
         about a pixel of the true ones. Coverage never depends on it.
+    delivery_draw_pixel_m
+        Pixel size, metres, of the grid delivery circles (minutes by bike or van over
+        kilometres) are drawn on, everywhere (walking circles are drawn on the population
+        pixels where people live). Coverage never depends on it.
     cache_dir
         Folder of the network cache (None: ``$ELDERCARE_CACHE`` or
         ``~/.cache/eldercare-coverage``); see :mod:`eldercare_coverage.network_cache`.
+    delivery_profile
+        The meal-delivery vehicle: ``"ebike"`` (the electric delivery bike most services
+        use: the e-bike rule :func:`eldercare_coverage.osm_rules.rideable`, one-way streets
+        with ``oneway:bicycle``, at most ``ebike_max_kph``) or ``"van"`` (drivable roads).
+        Class speeds per profile are ``coverage/data/delivery_speeds.csv``.
+    ebike_max_kph
+        Top speed of a delivery e-bike, km/h: 25, the national limit of GB 17761-2018.
+    courier_walk_speed_m_s
+        Walking pace of a courier on the access legs at both ends of a delivery (from the
+        kitchen to its street, from the street to the door), metres per second.
+    delivery_junction_delay_s
+        Seconds added each time a delivery passes a junction (0: none).
+    meal_reached_share
+        A village or community is reached by meal service when at least this share of
+        its elderly live within its class's delivery limit or the dine-in circle.
     download_busy_retries
         How often a street download asks Nominatim or Overpass the same request
         again after a "busy" answer (HTTP 429 or 504; osmnx waits 55 s before each)
@@ -89,8 +108,14 @@ class Settings:
     n_jobs: int | None = None
     overlay_pixel_m: float = 10.0
     draw_pixel_m: float = 20.0
+    delivery_draw_pixel_m: float = 40.0
     cache_dir: str | None = None
     download_busy_retries: int = 3
+    delivery_profile: str = "ebike"
+    ebike_max_kph: float = 25.0
+    courier_walk_speed_m_s: float = 1.2
+    delivery_junction_delay_s: float = 0.0
+    meal_reached_share: float = 0.5
     walk_exclude_highway: frozenset[str] = field(
         default_factory=lambda: frozenset(
             {

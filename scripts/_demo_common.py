@@ -75,7 +75,11 @@ class DemoSpec:
         People aged 60+ in the raster (met exactly, up to float rounding).
     county_centers, town_centers, community_centers, nursing_homes,
     nursing_beds, central_kitchens, canteens, meal_points, planned
-        Facility counts (``nursing_beds`` is the total over nursing homes).
+        Facility counts (``nursing_beds`` is the total over nursing homes). The demo's
+        meal facilities keep Wenling's proportions (33 central kitchens, 16 canteens, 520
+        meal points for 585 villages and communities with a centre) scaled to its 27
+        centres (x 0.046: 1.5, 0.7, 24): 2 kitchens, 1 canteen and 22 meal points, so that the
+        table keeps its 65 rows.
     """
 
     area_km2: float = 360.0
@@ -103,8 +107,8 @@ class DemoSpec:
     nursing_homes: int = 5
     nursing_beds: int = 760
     central_kitchens: int = 2
-    canteens: int = 8
-    meal_points: int = 15
+    canteens: int = 1
+    meal_points: int = 22
     planned: int = 1
 
     @classmethod

@@ -79,6 +79,43 @@ def reference_distances(net, src_xy, tgt_xy, *, max_snap_m: float = np.inf) -> n
     return np.array([lengths.get(("x", n_src + k), np.inf) for k in range(len(tgt_xy))])
 
 
+def reference_directed_times(geoms, edge_u, edge_v, seconds_forward, seconds_backward,
+                             access_m_s: float, src_xy, tgt_xy,
+                             *, max_snap_m: float = np.inf) -> np.ndarray:
+    """Travel time from the nearest source to each target with networkx on a directed graph.
+
+    Every edge (geometry from u to v) is cut at the projection points of the sources and
+    targets on it; each piece costs its share of the edge's seconds in each allowed
+    direction (``inf``: not allowed); access legs cost their straight length / ``access_m_s``.
+    Independent of the package: only :func:`brute_snap` and networkx.
+    """
+    G = nx.MultiDiGraph()
+    pts = np.vstack([src_xy, tgt_xy])
+    e, s, d = brute_snap(geoms, pts)
+    for edge, g in enumerate(geoms):
+        length = float(shapely.length(g))
+        ks = np.flatnonzero(e == edge)
+        ks = ks[np.argsort(s[ks])]
+        chain = [(int(edge_u[edge]), 0.0)] + [(("p", int(k)), float(s[k])) for k in ks] \
+            + [(int(edge_v[edge]), length)]
+        for (a, sa), (b, sb) in zip(chain[:-1], chain[1:], strict=True):
+            part = (sb - sa) / length if length > 0 else 0.0
+            if np.isfinite(seconds_forward[edge]):
+                G.add_edge(a, b, weight=seconds_forward[edge] * part)
+            if np.isfinite(seconds_backward[edge]):
+                G.add_edge(b, a, weight=seconds_backward[edge] * part)
+    n_src = len(src_xy)
+    for k in range(len(pts)):
+        if d[k] <= max_snap_m:
+            if k < n_src:
+                G.add_edge(("x", k), ("p", k), weight=d[k] / access_m_s)
+            else:
+                G.add_edge(("p", k), ("x", k), weight=d[k] / access_m_s)
+    sources = [("x", k) for k in range(n_src) if G.has_node(("x", k))]
+    lengths = nx.multi_source_dijkstra_path_length(G, sources, weight="weight") if sources else {}
+    return np.array([lengths.get(("x", n_src + k), np.inf) for k in range(len(tgt_xy))])
+
+
 # DESIGN.md "Walkable ways", restated: osmnx's walk filter per OSM way, foot=yes|designated|
 # permissive lets in what access or class would keep out (a bare cycleway does not walk)
 WALK_NEVER = frozenset({"abandoned", "bus_guideway", "construction", "corridor", "elevator",

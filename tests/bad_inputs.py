@@ -209,7 +209,8 @@ CASES: tuple[Case, ...] = (
     Case("policy-unknown-circle", "policy", "--circles walk_2km (no such circle)",
          lambda tmp: {}, 2,
          ("error: no circle 'walk_2km'; circles are ['walk_1500m', 'walk_15min', 'walk_20min', "
-          "'home_500m']",), extra=("--circles", "walk_2km")),
+          "'home_500m', 'meal_urban_15min', 'meal_rural_30min', 'meal_walk_15min']",),
+         extra=("--circles", "walk_2km")),
     Case("policy-bad-limit", "policy", "a circles table with a negative limit",
          lambda tmp: (tmp / "circles.csv").write_text(POLICY, encoding="utf-8") and {}, 2,
          ("error: {tmp}/circles.csv row 2: circle 'walk_x': limit was -5.0 but must be a "

@@ -263,5 +263,5 @@ def test_delivery_graph_keeps_motor_roads_and_one_way_streets(osm):
             assert not G.has_edge(v, u) or all(
                 not set(e["osmid"] if isinstance(e["osmid"], list) else [e["osmid"]]) <= set(ids)
                 for e in G.get_edge_data(v, u).values())
-    with pytest.raises(NetworkError, match="meal-delivery circles"):
+    with pytest.raises(NetworkError, match="the distance engine supports"):
         load_network(DATA / FILES[0], mode="drive")

@@ -110,14 +110,14 @@ def test_every_facility_is_accounted_for(demo_out, layers):
     planned = table[table["lon"].isna()]
     assert len(planned) >= 1
     assert set(planned["id"]) <= set(excluded["facility_id"])
-    # one dissolved service area per circle, one catchment per used care facility and
-    # circle, and a circle's catchments hold its covered elderly
+    # one dissolved service area per circle, one catchment per used facility of the
+    # circle's types and circle, and a circle's catchments hold its covered elderly
     sa, ca = layers["service_areas"], layers["catchments"]
-    used_care = fac[(fac["status"] == "used") & fac["type"].isin(CARE)]
     for c in summary["circles"]:
         assert (sa["circle"] == c["name"]).sum() == 1
         mine = ca[ca["circle"] == c["name"]]
-        assert sorted(mine["facility_id"]) == sorted(used_care["facility_id"])
+        used = fac[(fac["status"] == "used") & fac["type"].isin(c["facility_types"])]
+        assert sorted(mine["facility_id"]) == sorted(used["facility_id"])
         assert mine["elderly_covered"].sum() == pytest.approx(c["elderly_covered"], rel=1e-9)
 
 
@@ -286,3 +286,23 @@ def test_map_has_the_layers(demo_out):
     assert "leaflet" in html.lower()
     for text in ("walk_1500m", "照料中心"):
         assert text in html
+
+
+def test_report_states_the_numbers_and_the_walking_rule(demo_out):
+    """report.html shows summary.json's numbers (rounded for display, computed here
+    independently) and states the walking rule the run used."""
+    import re
+
+    html = (demo_out / "report.html").read_text(encoding="utf-8")
+    summary = json.loads((demo_out / "summary.json").read_text(encoding="utf-8"))
+    text = re.sub(r"<[^>]+>", " ", html)
+    assert f"{summary['elderly_total']:,.0f}" in text
+    for c in summary["circles"]:
+        assert f"{100 * c['coverage_rate']:.1f} %" in text, c["name"]
+        assert f"{c['elderly_covered']:,.0f}" in text, c["name"]
+    for band in summary["rings"][0]["bands"]:
+        assert f"{100 * band['share']:.1f} %" in text
+    # the rule, as DESIGN.md "Walkable ways" words it
+    assert "Walkable ways" in text and "cycleway" in text and "sidewalk=separate" in text
+    for e in summary["facilities"]["excluded"]:
+        assert e["facility_id"] in text

@@ -109,7 +109,9 @@ def test_units_split_cells_and_keep_totals(cap100):
 
 def test_policy_circles_default_and_minutes():
     p = default_policy()
-    assert [c.name for c in p.circles] == ["walk_1500m", "walk_15min", "walk_20min", "home_500m"]
+    assert [c.name for c in p.circles] == ["walk_1500m", "walk_15min", "walk_20min", "home_500m",
+                                           "meal_urban_15min", "meal_rural_30min",
+                                           "meal_walk_15min"]
     assert p.circle("walk_20min").limit_cost(walk_speed_m_s=0.9) == pytest.approx(1080)
     assert p.type_codes(["care"]) == ["county_center", "town_center", "community_center",
                                       "nursing_home"]

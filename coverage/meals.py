@@ -1,0 +1,178 @@
+"""The meal question per village and community: reached, served, and meals per elderly.
+
+A village or community is **reached** when at least ``settings.meal_reached_share`` of
+its elderly live within its class's delivery limit (urban: ``meal_urban_15min``,
+rural: ``meal_rural_30min``) or within the dine-in circle (``meal_walk_15min``); it is
+**served** (as the plans count it) when a kitchen, canteen or meal point lies inside
+it. :func:`community_meals` adds per unit the class, the limit used, the minutes from
+a kitchen for its median elderly person, the share within, reached and served; the
+summary gets ``community_meal_coverage_rate`` (share of villages and communities with
+elderly that are reached) and ``community_meal_service_rate`` (share served).
+Capacity (:func:`kitchen_capacity`): each kitchen's ``meals_per_day`` against the
+elderly in its delivery catchment.
+
+Counts are extensive: a cell split by a unit boundary gives the unit its people by area
+(:func:`eldercare_coverage.analysis.area_weights`), as in the unit statistics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from .analysis import OUTSIDE_UNITS, area_weights
+
+COMMUNITY_LEVEL = "village"  # villages (rural) and communities (urban) are one level
+
+
+@dataclass(frozen=True)
+class CellMeals:
+    """What the meal circles say of each population cell.
+
+    Attributes
+    ----------
+    share_within
+        Share of the cell's pixels within its class's delivery limit or the dine-in
+        circle (0..1).
+    kitchen_min
+        Minutes from the nearest kitchen by delivery at the cell's centroid (NaN: none).
+    limit_min
+        The delivery limit of the cell's class, minutes (NaN: no delivery circle).
+    """
+
+    share_within: np.ndarray
+    kitchen_min: np.ndarray
+    limit_min: np.ndarray
+
+
+def _weighted_median(group: np.ndarray, value: np.ndarray, weight: np.ndarray,
+                     n_groups: int) -> np.ndarray:
+    """Per group, the value of its median unit of weight (NaN for a group of no weight;
+    NaN values count as beyond every number).
+
+    Examples
+    --------
+    >>> _weighted_median(np.array([0, 0, 0, 1]), np.array([5., 1., 9., 2.]),
+    ...                  np.array([1., 1., 3., 0.]), 3).tolist()
+    [9.0, nan, nan]
+    """
+    value = np.where(np.isnan(value), np.inf, value)
+    order = np.lexsort((value, group))
+    group, value, weight = group[order], value[order], weight[order]
+    total = np.bincount(group, weight, minlength=n_groups)
+    cum = np.cumsum(weight)
+    start = np.concatenate([[0.0], cum])[np.searchsorted(group, np.arange(n_groups))]
+    out = np.full(n_groups, np.nan)
+    for g in np.flatnonzero(total > 0):
+        lo, hi = np.searchsorted(group, [g, g + 1])
+        k = lo + int(np.searchsorted(cum[lo:hi] - start[g], total[g] / 2, side="left"))
+        out[g] = value[min(k, hi - 1)]
+    return np.where(np.isinf(out), np.nan, out)
+
+
+def community_meals(
+    units: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, meals: CellMeals,
+    meal_xy: np.ndarray, *, reached_share: float, limit_by_class: dict[str, float],
+) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+    """Per unit the meal columns, and the community rates of the summary.
+
+    Parameters
+    ----------
+    units
+        The unit table (:func:`~eldercare_coverage.analysis.unit_statistics`), work CRS.
+    cells
+        Population cells (``elderly``), work CRS.
+    meals
+        The meal circles at the cells.
+    meal_xy
+        Coordinates of every used kitchen, canteen and meal point (work CRS).
+    reached_share
+        A unit is reached when at least this share of its elderly are within.
+    limit_by_class
+        The delivery limit in minutes of each unit class.
+
+    Returns
+    -------
+    units, summary
+        The table with ``meal_class``, ``meal_limit_min``, ``meal_kitchen_min_median``,
+        ``meal_share_within``, ``meal_reached``, ``meal_facility_inside``; the summary's
+        community rates.
+    """
+    out = units.copy()
+    n = len(out)
+    geoms = out.geometry.to_numpy()
+    has_geom = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    elderly = cells["elderly"].to_numpy(dtype=float)
+    w = area_weights(cells.geometry.to_numpy(), np.where(has_geom, geoms, shapely.Polygon()))
+    cell_i, unit_i = w["cell"].to_numpy(), w["polygon"].to_numpy()
+    people = elderly[cell_i] * w["weight"].to_numpy()
+    total = np.bincount(unit_i, people, minlength=n)
+    within = np.bincount(unit_i, people * meals.share_within[cell_i], minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(total > 0, within / total, np.nan)
+    median = _weighted_median(unit_i, meals.kitchen_min[cell_i], people, n)
+    inside = np.zeros(n, dtype=bool)
+    xy = np.asarray(meal_xy, dtype=float).reshape(-1, 2)
+    if len(xy):
+        _, hit = shapely.STRtree(np.where(has_geom, geoms, shapely.Polygon())).query(
+            shapely.points(xy), predicate="intersects")
+        inside[hit] = True
+    classes = (out["urban_rural"].astype(object).where(out["urban_rural"].notna(), None)
+               if "urban_rural" in out else pd.Series([None] * n, index=out.index))
+    out["meal_class"] = classes.to_numpy()
+    out["meal_limit_min"] = [limit_by_class.get(str(c), np.nan) if c is not None else np.nan
+                             for c in classes]
+    out["meal_kitchen_min_median"] = median
+    out["meal_share_within"] = share
+    out["meal_reached"] = np.where(has_geom, share >= reached_share, False)
+    out["meal_facility_inside"] = np.where(has_geom, inside, False)
+    levels = out["level"].astype(str).to_numpy() if "level" in out else np.full(n, "all")
+    real = has_geom & (out["name"].astype(str).to_numpy() != OUTSIDE_UNITS)
+    community = real & (levels == COMMUNITY_LEVEL)
+    if not community.any():
+        community = real  # no villages: the units there are (the study area without boundaries)
+    with_people = community & (total > 0)
+    summary = {
+        "community_meal_coverage_rate": (float(out["meal_reached"].to_numpy()[with_people]
+                                               .mean()) if with_people.any() else 0.0),
+        "community_meal_service_rate": (float(inside[community].mean())
+                                        if community.any() else 0.0),
+        "community_meal_reached_share": float(reached_share),
+        "communities": int(community.sum()),
+        "communities_with_elderly": int(with_people.sum()),
+        "communities_reached": int(out["meal_reached"].to_numpy()[with_people].sum()),
+        "communities_with_meal_facility": int(inside[community].sum()),
+    }
+    return out, summary
+
+
+def kitchen_capacity(meals_per_day: np.ndarray, catchment_elderly: np.ndarray
+                     ) -> dict[str, Any]:
+    """Meals a day against the elderly in the kitchens' delivery catchments.
+
+    Parameters
+    ----------
+    meals_per_day
+        Per kitchen, its ``meals_per_day`` (NaN unknown).
+    catchment_elderly
+        Per kitchen, the elderly of its delivery catchments.
+
+    Examples
+    --------
+    >>> kitchen_capacity(np.array([200., np.nan]), np.array([1000., 500.]))["meals_per_100_elderly"]
+    20.0
+    """
+    meals = np.asarray(meals_per_day, dtype=float)
+    people = np.asarray(catchment_elderly, dtype=float)
+    known = np.isfinite(meals)
+    elderly_known = float(people[known].sum())
+    return {"kitchens": int(len(meals)), "kitchens_with_meals_per_day": int(known.sum()),
+            "meals_per_day": float(meals[known].sum()),
+            "elderly_in_catchments": float(people.sum()),
+            "meals_per_100_elderly": (100.0 * float(meals[known].sum()) / elderly_known
+                                      if elderly_known > 0 else None)}
