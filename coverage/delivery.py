@@ -22,9 +22,7 @@ edge on one way, with its allowed direction (``oneway``, ``oneway:bicycle``,
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +33,7 @@ from ._errors import NetworkError, PolicyError
 from .costs import EdgeCosts
 from .network import StreetNetwork
 from .osm_rules import DELIVERY_PROFILES
+from .policy import read_table
 from .settings import settings as _settings
 
 KPH_TO_M_S = 1 / 3.6  # metres per second in one km/h
@@ -97,30 +96,22 @@ def read_delivery_speeds(path: str | Path | None = None, *, profile: str | None 
     if profile not in DELIVERY_PROFILES:
         raise PolicyError(f"delivery profile was {profile!r} but is expected to be in "
                           f"{DELIVERY_PROFILES}")
-    if path is None:
-        text = resources.files(__package__ or "eldercare_coverage").joinpath(
-            "data", "delivery_speeds.csv").read_text(encoding="utf-8")
-        where = "coverage/data/delivery_speeds.csv"
-    else:
-        try:
-            text = Path(path).read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise PolicyError(f"{path}: cannot read the delivery speeds ({exc})") from exc
-        where = str(path)
+    rows = read_table(path, "delivery_speeds.csv")
     urban: dict[str, float] = {}
     rural: dict[str, float] = {}
-    for i, row in enumerate(csv.DictReader(text.splitlines()), start=2):
+    for row in rows:
         if (row.get("profile") or "ebike").strip() != profile:
             continue
         try:
             hw = row["highway"].strip()
             urban[hw], rural[hw] = float(row["urban_kph"]), float(row["rural_kph"])
         except (KeyError, ValueError, AttributeError) as exc:
-            raise PolicyError(f"{where} row {i}: {exc!r}; expected columns profile, highway, "
+            raise PolicyError(f"{row['__where__']}: {exc!r}; expected columns profile, highway, "
                               "urban_kph, rural_kph with speeds in km/h") from exc
         if not (urban[hw] > 0 and rural[hw] > 0):
-            raise PolicyError(f"{where} row {i}: speeds must be positive (km/h)")
+            raise PolicyError(f"{row['__where__']}: speeds must be positive (km/h)")
     if not urban:
+        where = path or "coverage/data/delivery_speeds.csv"
         raise PolicyError(f"{where}: no speeds for the delivery profile {profile!r}")
     max_kph = float(_settings.ebike_max_kph) if profile == "ebike" else float("inf")
     return DeliverySpeeds(profile, urban, rural, max_kph)

@@ -226,9 +226,12 @@ def _split(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(";") if v.strip())
 
 
-def _open_table(path: str | Path | None, default: str) -> list[dict[str, str]]:
+def read_table(path: str | Path | None, default: str) -> list[dict[str, str]]:
+    """The rows of a policy table: the user's CSV at ``path``, else the shipped
+    ``coverage/data/<default>``; each row's ``__where__`` names its file and row number."""
     if path is None:
-        text = resources.files(__package__ or "eldercare_coverage").joinpath("data", default).read_text(encoding="utf-8")
+        text = resources.files(__package__ or "eldercare_coverage").joinpath(
+            "data", default).read_text(encoding="utf-8")
         where = f"coverage/data/{default}"
     else:
         try:
@@ -292,11 +295,11 @@ def read_policy(
             label_en=r.get("label_en", ""),
             aliases=_split(r.get("aliases") or ""),
         )
-        for r in _open_table(facility_types, "facility_types.csv")
+        for r in read_table(facility_types, "facility_types.csv")
     )
-    circle_rows = tuple(_circle_from_row(r) for r in _open_table(circles, "circles.csv"))
+    circle_rows = tuple(_circle_from_row(r) for r in read_table(circles, "circles.csv"))
     ring_rows = []
-    for r in _open_table(rings, "rings.csv"):
+    for r in read_table(rings, "rings.csv"):
         try:
             ring_rows.append(
                 Rings(
@@ -312,7 +315,7 @@ def read_policy(
         except (KeyError, ValueError, PolicyError) as exc:
             raise PolicyError(f"{r['__where__']}: {exc}") from exc
     targets = []
-    for r in _open_table(capacity, "capacity.csv"):
+    for r in read_table(capacity, "capacity.csv"):
         try:
             target = (r.get("target") or "").strip()
             targets.append(CapacityTarget(
