@@ -460,9 +460,8 @@ def _mark_unreached(cells: gpd.GeoDataFrame, population: PlacedPopulation, field
     """``status`` / ``reason`` of cells whose centre no street or no facility reaches."""
     on = population.centroids.on_network
     reachable = np.zeros(len(cells), dtype=bool)
-    for (mode, _), fld in fields.field.items():
-        if mode == "walk":
-            reachable |= np.isfinite(fld.centroid_cost)
+    for fld in fields.field.values():  # any mode's facility reaches it
+        reachable |= np.isfinite(fld.centroid_cost)
     cells["status"] = np.where(~on, "off network", np.where(reachable, "ok", "unreachable"))
     snap = np.nan_to_num(population.centroids.snap_m)
     cells["reason"] = np.where(
@@ -523,9 +522,12 @@ def draw_polygons(
 
     fine_fields: dict[FieldKey, FineField] = {}
 
-    def fine_of(sources: np.ndarray, mode: str) -> FineField:
-        """The field on the fine pixels: the population pixels', refined along boundaries."""
+    def fine_of(sources: np.ndarray, mode: str) -> FineField | None:
+        """The field on the fine pixels: the population pixels', refined along boundaries
+        (None on a grid without fine pixels: the delivery circles' coarse one)."""
         key = _key(sources, mode)
+        if grid_of(mode).fine == 1:
+            return None
         if key not in fine_fields:
             reach, fld = fields.reach[key], fields.field[key]
             prepared = travel[mode].prepared
@@ -663,6 +665,18 @@ def _cell_meals(policy: Policy, placed: PlacedFacilities, people: PlacedPopulati
     return CellMeals(np.clip(pixels.share(within), 0.0, 1.0), kitchen_s / 60.0, limit_s / 60.0)
 
 
+def _delivery_catchment(policy: Policy, measures: CircleMeasures,
+                        cells: gpd.GeoDataFrame) -> np.ndarray | float:
+    """People per kitchen row over the delivery circles, each person counted once: by the
+    circle of their own class. Class-bound circles count only their class's cells when
+    there are boundaries; without them every cell has the area's class, and only that
+    class's circle is summed (both would count every cell)."""
+    classes = set(cells["urban_rural"].dropna()) if "urban_rural" in cells else set()
+    circles = [c for c in policy.circles if c.mode == "delivery"]
+    own = [c for c in circles if not classes or classes & set(c.unit_classes)]
+    return sum((measures.catchment_people[c.name] for c in own), 0.0)
+
+
 def _community_meals(policy: Policy, placed: PlacedFacilities, measures: CircleMeasures,
                      cells: gpd.GeoDataFrame,
                      unit_table: gpd.GeoDataFrame, meals: CellMeals
@@ -680,7 +694,7 @@ def _community_meals(policy: Policy, placed: PlacedFacilities, measures: CircleM
         limit_by_class=limit_by_class)
     if delivery:
         kitchens = np.unique(np.concatenate([lim.sources for _, lim in delivery]))
-        catchment = sum(measures.catchment_people[c.name] for c, _ in delivery)
+        catchment = _delivery_catchment(policy, measures, cells)
         meals_per_day = table["meals_per_day"].to_numpy(dtype=float)[kitchens] \
             if "meals_per_day" in table else np.full(len(kitchens), np.nan)
         summary["meal_capacity"] = kitchen_capacity(meals_per_day,
@@ -809,7 +823,7 @@ def run(
         return valid(g.to_crs(out_crs) if g.crs is not None else g.set_crs(out_crs))
 
     fac_out = placed.table.copy()
-    _kitchen_columns(fac_out, policy, placed, measures)
+    _kitchen_columns(fac_out, policy, placed, measures, measures.cells)
     fac_out["type_label"] = fac_out["type"].map(policy.type_labels()).fillna("")
     fac_out = fac_out.drop(columns=[c for c in ("lon", "lat") if c in fac_out.columns])
     inputs = {k: str(v) for k, v in {
@@ -837,13 +851,13 @@ def run(
 
 
 def _kitchen_columns(table: gpd.GeoDataFrame, policy: Policy, placed: PlacedFacilities,
-                     measures: CircleMeasures) -> None:
+                     measures: CircleMeasures, cells: gpd.GeoDataFrame) -> None:
     """Each kitchen's meals against the elderly of its delivery catchments: the columns
     ``delivery_elderly`` and ``meals_per_100_elderly`` (NaN for other rows)."""
     names = [c.name for c in policy.circles if c.mode == "delivery"]
     if not names:
         return
-    people_of = sum(measures.catchment_people[n] for n in names)
+    people_of = np.asarray(_delivery_catchment(policy, measures, cells))
     kitchen = np.zeros(len(table), dtype=bool)
     for lim in placed.circles:
         if lim.mode == "delivery":

@@ -96,3 +96,28 @@ def test_report_puts_the_community_rates_beside_the_plans(demo_meals):
     for rate in (summary["community_meal_coverage_rate"], summary["community_meal_service_rate"],
                  0.648, 0.778, 1.0):
         assert f"{100 * rate:.1f} %" in html
+
+
+@pytest.mark.filterwarnings("ignore::eldercare_coverage.facilities.FacilityRowWarning")
+def test_without_boundaries_each_person_is_in_one_kitchen_catchment():
+    """Without boundaries every cell has the area's class and both delivery circles count
+    every cell: a kitchen's delivery catchment must still count each person once (the
+    circle of the area's class), so the kitchens' catchments hold at most everyone and
+    exactly the elderly that circle covers."""
+    from pathlib import Path
+
+    import eldercare_coverage as ec
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    result = ec.run(data / "network" / "demo_county.osm",
+                    data / "facilities" / "demo_facilities.csv",
+                    data / "population" / "demo_elderly_60plus.tif",
+                    circles=["meal_urban_15min", "meal_rural_30min"], progress=False)
+    fac = result.facilities
+    delivered = pd.to_numeric(fac["delivery_elderly"], errors="coerce").sum()
+    total = result.summary["elderly_total"]
+    cls = result.population["urban_rural"].dropna().unique().tolist()
+    assert len(cls) == 1  # the area's class
+    own = next(c for c in result.summary["circles"] if cls[0] in c["unit_classes"])
+    assert delivered <= total + 1e-6
+    assert delivered == pytest.approx(own["elderly_covered"], rel=1e-9)
