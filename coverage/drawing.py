@@ -327,7 +327,7 @@ class FineField:
 
 def drawn_areas(
     grid: DrawGrid, cost: np.ndarray, source: np.ndarray, limit_cost: float,
-    *, fine_cost: np.ndarray | None = None, fine: FineField | None = None,
+    *, fine: FineField | None = None,
 ) -> tuple[shapely.Geometry, pd.DataFrame]:
     """A circle's service area and its facilities' catchments on the drawing grid.
 
@@ -340,9 +340,6 @@ def drawn_areas(
         the facility table (see :meth:`~eldercare_coverage.field.FacilityReach.at`).
     limit_cost
         The circle's limit in engine cost.
-    fine_cost
-        The same cost at the population pixels (drawn over the coarse pixels for the
-        area), or None; ignored when ``fine`` is given.
     fine
         The field on the fine pixels, refined along this circle's boundary before the
         area is drawn (:class:`FineField`).
@@ -354,8 +351,6 @@ def drawn_areas(
         table) and ``geometry`` (its catchment) for every facility that has one.
     """
     inside = cost <= limit_cost
-    if fine is None and fine_cost is not None:
-        fine = FineField(grid, fine_cost)
     if fine is not None:
         fine.refine(inside)
     _, whole = polygons_by_value(grid, inside.astype(np.int32),

@@ -51,7 +51,8 @@ class CircleLimit:
     name
         The circle's name (output columns ``<name>_...``).
     limit_cost
-        The limit in the engine's cost unit (metres of walking), converted once.
+        The limit in the engine's cost unit of its mode (metres of walking, seconds of
+        delivery), converted once.
     sources
         Row indices (into the facility table) of the facilities that serve it.
     mode
