@@ -45,33 +45,21 @@ _T0 = time.perf_counter()
 
 import argparse  # noqa: E402 - the clock starts before the imports
 import json  # noqa: E402
-import re  # noqa: E402
 import resource  # noqa: E402
 import tempfile  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
+# the county generator's copy of osmnx's walk filter (its module imports only numpy and the
+# standard library, so the timed process carries nothing it would not otherwise)
+from make_dense_county import is_walkable  # noqa: E402
+
 #: circle name -> limit in metres (walk_15min and walk_20min at 0.9 m/s)
 CIRCLES_M = {"walk_1500m": 1500.0, "walk_15min": 810.0, "home_500m": 500.0,
              "walk_20min": 1080.0}
 #: the facility types of kind ``care`` (coverage/data/facility_types.csv)
 CARE = ("county_center", "town_center", "community_center", "nursing_home")
-
-#: osmnx's ``walk`` filter, per tag: a way is left out when the value matches
-WALK_EXCLUDE = {
-    "area": "yes",
-    "access": "private",
-    "highway": "abandoned|bus_guideway|construction|cycleway|motor|no|planned|platform|"
-               "proposed|raceway|razed|rest_area|services",
-    "foot": "no",
-    "service": "private",
-    "sidewalk": "separate",
-    "sidewalk:both": "separate",
-    "sidewalk:left": "separate",
-    "sidewalk:right": "separate",
-}
-_WALK_RE = {k: re.compile(v) for k, v in WALK_EXCLUDE.items()}
 
 
 class Stages:
@@ -87,24 +75,6 @@ class Stages:
         now = time.perf_counter()
         self.seconds[name] = round(self.seconds.get(name, 0.0) + now - self._t, 3)
         self._t = now
-
-
-def is_walkable(tags: Any) -> bool:
-    """Whether osmnx's ``walk`` filter keeps a way with these tags (dict or osmium tags).
-
-    Parameters
-    ----------
-    tags
-        Anything with ``in`` and ``[]`` by key: a dict or ``osmium.osm.TagList``.
-
-    Returns
-    -------
-    bool
-        True when the way has a ``highway`` tag and no value matches its pattern.
-    """
-    if "highway" not in tags:
-        return False
-    return not any(k in tags and r.search(tags[k]) for k, r in _WALK_RE.items())
 
 
 def utm_crs(lon: float, lat: float) -> str:
