@@ -37,6 +37,11 @@ _LAZY = {
     "read_policy": "policy",
     "write_demo_inputs": "demo",
     "make_map": "maps",
+    "select_sites": "siting",
+    "siting_problem": "siting",
+    "write_sites": "site_outputs",
+    "sites_to_facilities": "site_outputs",
+    "read_candidates": "candidates",
 }
 
 __all__ = ["CoverageError", "Settings", "__version__", "settings", *_LAZY]

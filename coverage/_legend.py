@@ -1,8 +1,9 @@
 """The map's colours and the legend that says what they mean.
 
-The legend is HTML in the page: the title and the elderly counted, the facility types (with
-the facilities used and excluded), each circle's coverage rate with its plan name and its
-limit as a planner says it (``15 min ≈ 810 m at 0.9 m/s``), the gap areas, and the two
+The legend is HTML in the page, in Chinese or English: the title and the elderly counted,
+the facility types (with the facilities used and excluded), each circle's coverage rate with
+its label (its limit in metres and minutes at the walking speed, e.g. ``15分钟步行圈（老年人步速
+0.9米/秒，约810米）``) and the plan's name, the gap areas, and the two
 colour scales of the population images, one class per row. Its sections fold; the
 population images' sections open and fold with their layers. The same ``<style>`` also
 styles the grid's popup (a table of the circles, :class:`eldercare_coverage.maps.GridClick`).
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ._html import esc, num
+from .labels import tr
 from .result import CoverageResult
 
 #: Colours of facility types (by code) and of the circles' service areas.
@@ -41,25 +43,14 @@ UNREACHABLE_COLOR = "#6e6e6e"
 RING_COLORS = ("#253494", "#2c7fb8", "#41b6c4", "#7fcdbb", "#c7e9b4", "#ffffcc")
 
 
-def _limit_text(c: dict[str, Any], walk_speed_m_s: float | None) -> str:
-    """A circle's limit as a planner reads it: ``1500 m``; ``15 min ≈ 810 m at 0.9 m/s``.
+def _swatch(color: str, text: str, *, round_: bool = False, opacity: float = 1.0) -> str:
+    """One row of the legend: a colour and what it means.
 
     Examples
     --------
-    >>> _limit_text({"limit": 15.0, "unit": "min", "limit_m": 810.0}, 0.9)
-    '15 min ≈ 810 m at 0.9 m/s'
-    >>> _limit_text({"limit": 1500.0, "unit": "m"}, 0.9)
-    '1500 m'
+    >>> _swatch("#d7191c", "服务缺口", opacity=0.6)
+    "<div><span style='background:#d7191c;opacity:0.6'></span>服务缺口</div>"
     """
-    text = f"{c['limit']:g} {esc(c['unit'])}"
-    limit_m = c.get("limit_m")
-    if c["unit"] == "min" and c.get("mode", "walk") == "walk" and limit_m:
-        speed = walk_speed_m_s or float(limit_m) / (60 * float(c["limit"]))
-        text += f" ≈ {float(limit_m):,.0f} m at {speed:g} m/s"
-    return text
-
-
-def _swatch(color: str, text: str, *, round_: bool = False, opacity: float = 1.0) -> str:
     radius = "border-radius:50%;" if round_ else ""
     return (f"<div><span style='background:{color};{radius}opacity:{opacity:g}'></span>"
             f"{text}</div>")
@@ -77,7 +68,8 @@ LEGEND_ELDERLY_ID, LEGEND_DISTANCE_ID = "ec-legend-elderly", "ec-legend-distance
 
 
 def legend_html(result: CoverageResult, circles: list[dict[str, Any]],
-                edges: np.ndarray | None, dist_circle: dict[str, Any] | None) -> str:
+                edges: np.ndarray | None, dist_circle: dict[str, Any] | None, *,
+                lang: str = "zh", type_labels: dict[str, str] | None = None) -> str:
     """The legend of a map of ``result``: every row a colour and what it means.
 
     Parameters
@@ -90,6 +82,10 @@ def legend_html(result: CoverageResult, circles: list[dict[str, Any]],
         Class edges of elderly per cell of the population image, None without one.
     dist_circle
         The circle whose distances colour the distance image, None without one.
+    lang
+        ``"zh"`` or ``"en"``.
+    type_labels
+        Each facility type's label in ``lang`` (default: the table's ``type_label``).
 
     Returns
     -------
@@ -100,28 +96,33 @@ def legend_html(result: CoverageResult, circles: list[dict[str, Any]],
     summary = result.summary
     fac = result.facilities
     used_types = list(dict.fromkeys(fac.loc[fac["status"] == "used", "type"])) if len(fac) else []
-    labels = (fac.drop_duplicates("type").set_index("type")["type_label"].to_dict()
-              if "type_label" in fac else {})
+    labels = type_labels if type_labels is not None else (
+        fac.drop_duplicates("type").set_index("type")["type_label"].to_dict()
+        if "type_label" in fac else {})
     accounting = summary.get("facilities") or {}
     n_used = accounting.get("used", len(fac[fac["status"] == "used"]) if len(fac) else 0)
     n_excluded = len(accounting["excluded"]) if "excluded" in accounting else \
         (len(fac) - n_used if len(fac) else 0)
-    speed = (summary.get("settings") or {}).get("walk_speed_m_s")
     sections = [_section(
-        f"设施 facilities: {num(n_used)} used 使用, {num(n_excluded)} excluded 未使用",
+        tr(lang, f"设施：使用 {num(n_used)} 个，未使用 {num(n_excluded)} 个",
+           f"Facilities: {num(n_used)} used, {num(n_excluded)} excluded"),
         [_swatch(TYPE_COLORS.get(t, "#000"), esc(labels.get(t, t)), round_=True)
          for t in used_types])]
+    # each circle: its coverage, its label (limit in metres and minutes), the plan's name
     sections.append(_section(
-        "服务圈 service circles: elderly covered 覆盖率",
+        tr(lang, "服务圈：老年人覆盖率", "Service circles: elderly covered"),
         [_swatch(CIRCLE_COLORS[i % len(CIRCLE_COLORS)],
                  f"<b>{100 * (c.get('coverage_rate') or 0):.1f} %</b> "
-                 f"{esc(c.get('label_zh') or c['name'])}<br><span class='ec-sub'>"
-                 f"{esc(c['name'])}: {_limit_text(c, speed)}</span>", opacity=0.5)
+                 f"{esc(c.get('label') or c['name'])}<br><span class='ec-sub'>"
+                 f"{tr(lang, '规划：', 'plan: ')}"
+                 f"{esc(c.get(f'label_{lang}') or c.get('label_zh') or c['name'])}</span>",
+                 opacity=0.5)
          for i, c in enumerate(circles)]
-        + [_swatch(GAP_COLOR, "服务缺口 gap area (unserved elderly)", opacity=0.6)]))
+        + [_swatch(GAP_COLOR, tr(lang, "服务缺口（未覆盖的老年人）",
+                                 "gap area (unserved elderly)"), opacity=0.6)]))
     if edges is not None:
         sections.append(_section(
-            "老年人口 elderly (60+) per cell 每格",
+            tr(lang, "老年人口（每格网）", "Elderly (60+) per cell"),
             [_swatch(color, f"{edges[k]:g} – {edges[k + 1]:g}")
              for k, color in enumerate(ELDERLY_COLORS[: edges.size - 1])],
             section_id=LEGEND_ELDERLY_ID))
@@ -132,10 +133,11 @@ def legend_html(result: CoverageResult, circles: list[dict[str, Any]],
             rows.append(_swatch(color, f"{lower * limit:g} – {multiple * limit:g} {unit}"))
             lower = multiple
         rows.append(_swatch(DIST_COLORS[-1], f"&gt; {lower * limit:g} {unit}"))
-        rows.append(_swatch(UNREACHABLE_COLOR, "unreachable 不可达"))
+        rows.append(_swatch(UNREACHABLE_COLOR, tr(lang, "不可达", "unreachable")))
         # folded: its layer is off on opening
         sections.append(_section(
-            f"距离 distance to the nearest facility ({esc(dist_circle['name'])})", rows,
+            tr(lang, "到最近设施的距离：", "Distance to the nearest facility: ")
+            + esc(dist_circle.get("label") or dist_circle["name"]), rows,
             section_id=LEGEND_DISTANCE_ID, open_=False))
     title = esc(summary.get("title") or "eldercare-coverage")
     total = num(summary.get("elderly_total"))
@@ -158,7 +160,9 @@ def legend_html(result: CoverageResult, circles: list[dict[str, Any]],
         ".ec-cell td+td{text-align:right;white-space:nowrap}.ec-near{color:#666;font-size:11px}"
         "</style>"
         f"<details open><summary class='ec-title'>{title}</summary>"
-        f"<div>老年人 elderly (60+): <b>{total}</b></div>" + "".join(sections)
-        + "<div style='color:#666;margin-top:4px'>点击格网查看 click the grid for a cell's values"
-        "</div></details></div>"
+        f"<div>{tr(lang, '老年人（60岁及以上）', 'Elderly (60+)')}: <b>{total}</b></div>"
+        + "".join(sections)
+        + "<div style='color:#666;margin-top:4px'>"
+        + tr(lang, "点击格网查看该格的数值", "Click the grid for a cell's values")
+        + "</div></details></div>"
     )

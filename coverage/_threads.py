@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any, TypeVar
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 T = TypeVar("T")
 
@@ -30,7 +30,12 @@ def run_threaded(
     its loops over numbers, so such work scales with cores.
     """
     workers = min(thread_count(n_jobs), len(jobs))
-    bar = tqdm(total=len(jobs), desc=desc, unit=unit, disable=not progress)
+    bar_type: Any = tqdm
+    if progress:  # tqdm.auto warns on import in a notebook without ipywidgets: only when asked
+        from tqdm import auto
+
+        bar_type = auto.tqdm
+    bar = bar_type(total=len(jobs), desc=desc, unit=unit, disable=not progress)
     try:
         if workers <= 1:
             out = []

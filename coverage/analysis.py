@@ -274,10 +274,44 @@ def unit_statistics(
     return table, cells
 
 
+def weighted_median_by_label(labels: np.ndarray, values: np.ndarray, weights: np.ndarray
+                             ) -> pd.Series:
+    """The weighted (lower) median of ``values`` per label: the smallest value at which
+    the weights of the values up to it reach half the label's weight.
+
+    A missing value (NaN: e.g. a cell no facility reaches) counts as farther than every
+    other; when the median falls on one the label's median is NaN. Entries of zero weight
+    are left out (a label with no weight gets NaN).
+
+    Examples
+    --------
+    >>> weighted_median_by_label(np.array([1, 1, 1, 2, 2]),
+    ...                          np.array([100.0, 300.0, 200.0, 50.0, np.nan]),
+    ...                          np.array([1.0, 1.0, 3.0, 1.0, 2.0])).to_dict()
+    {1: 200.0, 2: nan}
+    """
+    labels = np.asarray(labels)
+    key = np.where(np.isnan(values), np.inf, values)  # unreachable: farthest of all
+    keep = np.asarray(weights, dtype=float) > 0
+    df = pd.DataFrame({"label": labels[keep], "key": key[keep],
+                       "w": np.asarray(weights, dtype=float)[keep]})
+    df = df.sort_values(["label", "key"], kind="stable")
+    cum = df.groupby("label", sort=False)["w"].cumsum()
+    half = df.groupby("label", sort=False)["w"].transform("sum") / 2
+    first = df[cum.to_numpy() >= half.to_numpy() * (1 - 1e-12)].drop_duplicates("label")
+    median = first.set_index("label")["key"].replace(np.inf, np.nan)
+    return median.reindex(pd.unique(labels)).sort_index()
+
+
 def gap_areas(cells: gpd.GeoDataFrame, policy: Policy, crs: Any,
               *, counted: Mapping[str, np.ndarray | None] | None = None) -> gpd.GeoDataFrame:
     """Connected groups of cells served below ``settings.gap_max_share``, ranked; a circle
-    with cells in ``counted`` (class-bound) looks only at those."""
+    with cells in ``counted`` (class-bound) looks only at those.
+
+    Each gap has ``nearest_dist``, the distance of its closest cell to the nearest facility,
+    and ``nearest_dist_median``, the distance of its median unserved person (the median of
+    its cells' ``<circle>_dist`` weighted by their unserved elderly; NaN when that person
+    is unreachable), both in the circle's unit."""
     rows = []
     row = cells["row"].to_numpy() if "row" in cells else np.full(len(cells), -1)
     col = cells["col"].to_numpy() if "col" in cells else np.full(len(cells), -1)
@@ -298,6 +332,10 @@ def gap_areas(cells: gpd.GeoDataFrame, policy: Policy, crs: Any,
         agg = df.groupby("lab").agg(elderly_unserved=("unserved", "sum"),
                                     cells=("unserved", "size"),
                                     nearest_dist=("dist", "min"))
+        # the distance of the gap's median unserved person (a cell's people at its centre)
+        agg["nearest_dist_median"] = weighted_median_by_label(
+            labs, df["dist"].to_numpy(dtype=float), df["unserved"].to_numpy()
+        ).reindex(agg.index).to_numpy()
         ulab, geoms = union_by_label(cells.geometry.to_numpy()[pos], labs)
         agg["geometry"] = pd.Series(geoms, index=ulab).reindex(agg.index).to_numpy()
         for extra in ("town", "village"):
@@ -310,7 +348,7 @@ def gap_areas(cells: gpd.GeoDataFrame, policy: Policy, crs: Any,
         agg["gap_id"] = [f"{c.name}-{k}" for k in agg["rank"]]
         rows.append(agg)
     cols = ["gap_id", "circle", "rank", "elderly_unserved", "cells", "area_km2", "town",
-            "village", "nearest_dist"]
+            "village", "nearest_dist", "nearest_dist_median"]
     if not rows:
         return gpd.GeoDataFrame({k: [] for k in cols}, geometry=[], crs=crs)
     g = gpd.GeoDataFrame(pd.concat(rows, ignore_index=True), geometry="geometry", crs=crs)

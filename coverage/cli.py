@@ -1,8 +1,17 @@
-"""Command line: ``eldercare-coverage demo|run``.
+"""Command line: ``eldercare-coverage demo|run|sites``.
 
 The CLI only calls the public API (:func:`eldercare_coverage.pipeline.run`,
 :func:`eldercare_coverage.outputs.write_outputs`, :func:`eldercare_coverage.demo.write_demo_inputs`).
 Errors of the package are printed as one readable line and exit with status 2.
+
+What it prints: on stderr one line per finished stage with its time (``  network loaded
+1.6 s``: the CLI's own stages, reading and caching the network, then those of
+:func:`~eldercare_coverage.pipeline.run` through its ``on_stage`` callback), the run's
+warnings, and tqdm progress bars only when stderr is a terminal; ``--quiet`` leaves stderr
+to errors alone. On stdout, always, the result's summary: coverage per circle, facilities
+used and excluded, the output files. ``--help`` lists examples, the default policy's
+circles, the facility columns accepted (:data:`eldercare_coverage.facilities.COLUMN_ALIASES`)
+and the facility types with their aliases.
 """
 
 from __future__ import annotations
@@ -14,19 +23,97 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from ._errors import CoverageError
 
+if TYPE_CHECKING:
+    from .policy import Policy
+    from .result import CoverageResult
+
 DEFAULT_OUT = "coverage-output"
+
+#: What each stage of :func:`eldercare_coverage.pipeline.run` did, for the stage lines.
+STAGE_LABELS = {
+    "load": "inputs read",
+    "prepare": "network prepared",
+    "facilities": "facilities placed",
+    "population": "population placed",
+    "distances": "distances measured",
+    "coverage": "coverage counted",
+    "polygons": "areas drawn",
+    "units": "units summed",
+    "gaps": "gap areas found",
+}
+
+EXAMPLES = """\
+examples:
+  eldercare-coverage demo --out demo-output
+  eldercare-coverage run --network county.osm.pbf --facilities 养老机构.xlsx \\
+      --facilities-crs gcj02 --population elderly_60plus.tif --boundaries villages.gpkg \\
+      --title 温岭市 --out wenling
+  eldercare-coverage run --place "温岭市, 台州市, 浙江省" --facilities sites.csv \\
+      --population elderly.tif --circles walk_1500m meal_rural_30min --quiet
+  eldercare-coverage run --network county.osm --facilities sites.csv --population pop.tif \\
+      --policy my-policy/ --type-alias local_types.csv --lang en
+
+  --policy DIR reads the tables circles.csv, rings.csv, facility_types.csv, capacity.csv,
+  delivery_speeds.csv and type_aliases.csv from DIR (a table missing there is the shipped
+  one, in the package's data/ folder); --policy FILE.csv reads a circles table only.
+
+output on the terminal: a line per stage with its time on stderr (progress bars only when
+stderr is a terminal); --quiet leaves stderr to errors alone; the summary of the result
+(coverage per circle, facilities, output files) is always printed on stdout.
+"""
+
+SITES_EXAMPLES = """\
+examples:
+  eldercare-coverage sites --network county.osm.pbf --facilities 养老机构.xlsx \\
+      --population elderly_60plus.tif --boundaries villages.gpkg --circle walk_1500m --k 5
+  eldercare-coverage sites ... --model lscp --target 0.95 --candidates idle_buildings.xlsx
+  eldercare-coverage sites ... --circle meal_rural_30min --model capacity --k 3 --capacity 400
+
+The sites are chosen on the run's own distance field, then a second run with them appended
+to the facility table measures what they add; sites.csv has lon/lat (WGS-84, for GIS) and
+lon_gcj02/lat_gcj02 (for pasting into AMap 高德).
+"""
+
+
+def _epilog() -> str:
+    """Examples, the default policy's circles, and the accepted facility columns and types
+    (read from the policy tables and :data:`eldercare_coverage.facilities.COLUMN_ALIASES`)."""
+    from .facilities import COLUMN_ALIASES
+    from .policy import default_policy
+
+    policy = default_policy()
+    lines = [EXAMPLES, "circles of the default policy (name, limit, mode, facilities; label):"]
+    for c in policy.circles:
+        classes = "" if not c.class_bound else f" ({'/'.join(c.unit_classes)} units only)"
+        limit = f"{c.limit:g} {c.unit}"
+        lines.append(f"  {c.name:<18} {limit:<8} {c.mode:<9} "
+                     f"{'/'.join(c.facility_kinds)}{classes}")
+        lines.append(f"  {'':<18} {c.label_zh}; {c.label_en}")
+    lines += ["", "facility table columns (any of the names; case, spaces and full-width "
+              "forms ignored):"]
+    for canonical, names in COLUMN_ALIASES.items():
+        lines.append(f"  {canonical:<14} {' / '.join(names)}")
+    lines += ["", "facility types (the type column holds a code, a label or an alias; more "
+              "aliases: --type-alias FILE, a CSV alias,type):"]
+    for t in policy.facility_types:
+        lines.append(f"  {t.code:<17} {t.kind:<5} {t.label_zh} ({t.label_en})")
+        if t.aliases:
+            lines.append(f"  {'':<17} {'':<5} aliases: {'、'.join(t.aliases)}")
+    return "\n".join(lines)
 
 
 def _parser() -> argparse.ArgumentParser:
+    epilog = _epilog()
     p = argparse.ArgumentParser(
         prog="eldercare-coverage",
         description="Walking service circles of elderly-care facilities on the street network: "
         "who is covered, who is not, and where the gaps are.",
+        epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
@@ -35,11 +122,24 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
         sp.add_argument("--circles", nargs="+", metavar="NAME",
                         help="circles to compute (default: all of the policy)")
-        sp.add_argument("--policy", metavar="CSV", help="circles table (default: shipped one)")
+        sp.add_argument("--policy", metavar="DIR|CSV",
+                        help="a policy folder (circles.csv, rings.csv, facility_types.csv, "
+                        "capacity.csv, delivery_speeds.csv, type_aliases.csv: a table missing "
+                        "there is the shipped one) or a circles CSV (default: the shipped "
+                        "policy)")
+        sp.add_argument("--type-alias", metavar="CSV",
+                        help="local facility-type names: a CSV with the columns alias,type "
+                        "(e.g. 幸福院,community_center), added to the policy's")
         sp.add_argument("--crs", default="EPSG:4326", help="CRS of the outputs (default EPSG:4326)")
         sp.add_argument("--max-snap-m", type=float, help="longest access leg to a street, metres")
         sp.add_argument("--walk-speed", type=float, help="elderly walking speed, m/s (default 0.9)")
-        sp.add_argument("--no-progress", action="store_true", help="hide progress bars")
+        sp.add_argument("--lang", default="zh", choices=["zh", "en"],
+                        help="language of map.html and report.html (default zh)")
+        sp.add_argument("--no-progress", action="store_true",
+                        help="hide progress bars (shown only when stderr is a terminal)")
+        sp.add_argument("-q", "--quiet", action="store_true",
+                        help="nothing on stderr but errors (no stage lines, warnings or "
+                        "progress bars); the result's summary is still printed on stdout")
         sp.add_argument("--no-map", action="store_true", help="skip map.html")
         sp.add_argument("--basemap", default="none", choices=["none", "osm", "tianditu", "amap"],
                         help="base layer of map.html: none (default: outlines and main streets "
@@ -55,9 +155,28 @@ def _parser() -> argparse.ArgumentParser:
                         "circle (layer facility_areas; slow at county scale)")
         sp.add_argument("-v", "--verbose", action="store_true", help="log details")
 
-    demo = sub.add_parser("demo", help="run the whole pipeline on the embedded demo county")
+    raw = argparse.RawDescriptionHelpFormatter
+    demo = sub.add_parser("demo", help="run the whole pipeline on the embedded demo county",
+                          epilog=epilog, formatter_class=raw)
     common(demo)
-    run = sub.add_parser("run", help="run on your own network, facilities and population")
+    run = sub.add_parser("run", help="run on your own network, facilities and population",
+                         epilog=epilog, formatter_class=raw)
+    _inputs(run)
+    common(run)
+    sites = sub.add_parser(
+        "sites", help="choose new facility sites that close the most gap of a circle, then "
+        "measure them with a new run (sites.csv, sites.geojson, sites_map.html)",
+        epilog=SITES_EXAMPLES, formatter_class=raw)
+    _inputs(sites)
+    from .site_command import add_site_arguments
+
+    add_site_arguments(sites)
+    common(sites)
+    return p
+
+
+def _inputs(run: argparse.ArgumentParser) -> None:
+    """The input options of ``run`` and ``sites``."""
     net_src = run.add_mutually_exclusive_group(required=True)
     net_src.add_argument("--place", help="download the streets of a place from OpenStreetMap "
                          "(needs the internet once), e.g. '温岭市, 台州市, 浙江省'")
@@ -80,8 +199,6 @@ def _parser() -> argparse.ArgumentParser:
                      "~/.cache/eldercare-coverage)")
     run.add_argument("--no-cache", action="store_true",
                      help="read the network file again instead of the cached copy")
-    common(run)
-    return p
 
 
 def _print_excluded(excluded: list[dict], *, max_ids: int = 6) -> None:
@@ -99,99 +216,188 @@ def _print_excluded(excluded: list[dict], *, max_ids: int = 6) -> None:
         print(f"  excluded {len(rows)} ({ids}{more}): {reason}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``eldercare-coverage`` command."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.basemap == "tianditu" and not (args.tianditu_key or "").strip() and not args.no_map:
-        parser.error("--basemap tianditu needs --tianditu-key KEY (a browser key from "
-                     "console.tianditu.gov.cn)")
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    from .outputs import write_outputs
+class _Stages:
+    """Prints one line per finished stage on stderr (``  network loaded   1.6 s``), unless
+    quiet; also the ``on_stage`` callback of :func:`eldercare_coverage.pipeline.run`."""
+
+    def __init__(self, *, quiet: bool) -> None:
+        self.quiet = quiet
+        self.since = time.perf_counter()
+
+    def __call__(self, stage: str, seconds: float) -> None:
+        if not self.quiet:
+            label = STAGE_LABELS.get(stage, stage)
+            print(f"  {label:<24}{seconds:6.1f} s", file=sys.stderr, flush=True)
+        self.since = time.perf_counter()
+
+    def done(self, label: str) -> None:
+        """A stage of the CLI itself ended: its time since the last stage."""
+        self(label, time.perf_counter() - self.since)
+
+
+def _read_policy(args: argparse.Namespace) -> Policy | None:
+    """The run's policy (None: the shipped one, untouched) from --policy, --type-alias and
+    --no-rings."""
+    from dataclasses import replace
+
+    from .policy import default_policy, read_policy
+
+    policy = read_policy(args.policy) if args.policy else None
+    if args.type_alias:
+        policy = (policy or default_policy()).with_type_aliases(args.type_alias)
+    if args.no_rings:
+        policy = replace(policy or default_policy(), rings=())
+    return policy
+
+
+def _networks(args: argparse.Namespace, policy: Policy | None, stages: _Stages
+              ) -> tuple[Any, Any]:
+    """The walking network of ``run`` (downloaded, cached or the path) and the delivery
+    network when a delivery circle needs it (None: the pipeline reads it)."""
+    from .policy import default_policy
+
+    if args.place or args.bbox:
+        from .download import download_network
+
+        bbox = None
+        if args.bbox:
+            try:
+                bbox = tuple(float(v) for v in args.bbox.split(","))
+            except ValueError:
+                bbox = ()
+            if len(bbox) != 4:
+                raise CoverageError(f"--bbox {args.bbox!r}: expected four numbers "
+                                    "west,south,east,north in degrees")
+        network = download_network(place=args.place, bbox=bbox,  # type: ignore[arg-type]
+                                   cache_dir=args.cache_dir)
+        stages.done("network downloaded")
+        return network, None
+    if args.no_cache:
+        return args.network, None
+    from .network_cache import cached_network
+
+    network = cached_network(args.network, cache_dir=args.cache_dir)
+    stages.done("network loaded")
+    delivery = None
+    if any(c.mode == "delivery" for c in (policy or default_policy()).select(args.circles).circles):
+        delivery = cached_network(args.network, mode="delivery", cache_dir=args.cache_dir)
+        stages.done("delivery network loaded")
+    return network, delivery
+
+
+def _compute(args: argparse.Namespace, policy: Policy | None, out: Path, stages: _Stages
+             ) -> tuple[CoverageResult, dict[str, Any]]:
+    """Read the inputs, run the pipeline and return its result (warnings printed on
+    stderr unless quiet) and what it read (``facilities``, ``population``, ``boundaries``,
+    ``run_kwargs``: for a second run of ``sites``)."""
     from .pipeline import run
-    from .policy import read_policy
 
-    out = Path(args.out)
-    t0 = time.perf_counter()
-    try:
-        policy = read_policy(args.policy) if args.policy else None
-        if args.no_rings:
-            from dataclasses import replace
+    delivery: Any = None  # the meal-delivery circles' network (read from --network)
+    if args.command == "demo":
+        from .demo import write_demo_inputs
 
+        inputs = write_demo_inputs(out / "inputs")
+        network, facilities, population, boundaries = (
+            inputs.network, inputs.facilities, inputs.population, inputs.boundaries)
+        fcrs, title = "wgs84", "示范县 Demo county (synthetic, near Wenling)"
+        stages.done("demo inputs written")
+    else:
+        facilities, population, boundaries = args.facilities, args.population, args.boundaries
+        fcrs, title = args.facilities_crs, args.title
+        network, delivery = _networks(args, policy, stages)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if args.command != "demo":
+            from .facilities import read_facilities
             from .policy import default_policy
 
-            policy = replace(policy or default_policy(), rings=())
-        network: Any
-        delivery: Any = None  # the meal-delivery circles' network (read from --network)
-        if args.command == "demo":
-            from .demo import write_demo_inputs
-
-            inputs = write_demo_inputs(out / "inputs")
-            network, facilities, population, boundaries = (
-                inputs.network, inputs.facilities, inputs.population, inputs.boundaries)
-            fcrs, title = "wgs84", "示范县 Demo county (synthetic, near Wenling)"
-            print(f"demo inputs written to {out / 'inputs'}")
-        else:
-            network, facilities, population, boundaries = (
-                args.network, args.facilities, args.population, args.boundaries)
-            fcrs, title = args.facilities_crs, args.title
-            if args.place or args.bbox:
-                from .download import download_network
-
-                bbox = None
-                if args.bbox:
-                    try:
-                        bbox = tuple(float(v) for v in args.bbox.split(","))
-                    except ValueError:
-                        bbox = ()
-                    if len(bbox) != 4:
-                        raise CoverageError(f"--bbox {args.bbox!r}: expected four numbers "
-                                            "west,south,east,north in degrees")
-                network = download_network(place=args.place, bbox=bbox,  # type: ignore[arg-type]
-                                           cache_dir=args.cache_dir)
-            elif not args.no_cache:
-                from .network_cache import cached_network
-
-                network = cached_network(network, cache_dir=args.cache_dir)
-                from .policy import default_policy as _default
-
-                if any(c.mode == "delivery"
-                       for c in (policy or _default()).select(args.circles).circles):
-                    delivery = cached_network(args.network, mode="delivery",
-                                              cache_dir=args.cache_dir)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            if args.command == "run":
-                from .facilities import read_facilities
-                from .policy import default_policy
-
-                facilities = read_facilities(
-                    facilities, crs=fcrs, strict=args.strict, encoding=args.encoding,
-                    sheet=args.sheet, types=(policy or default_policy()).facility_types)
-                facilities.attrs["source"] = args.facilities
-            result = run(network, facilities, population, boundaries, policy=policy,
-                         circles=args.circles, facilities_crs=fcrs, out_crs=args.crs,
-                         max_snap_m=args.max_snap_m, walk_speed_m_s=args.walk_speed,
-                         progress=not args.no_progress, title=title,
-                         facility_areas=args.facility_areas, delivery_network=delivery)
+            facilities = read_facilities(
+                facilities, crs=fcrs, strict=args.strict, encoding=args.encoding,
+                sheet=args.sheet, types=(policy or default_policy()).facility_types)
+            facilities.attrs["source"] = args.facilities
+            stages.done("facility table read")
+        progress = not (args.no_progress or args.quiet) and sys.stderr.isatty()
+        circles = args.circles
+        if args.command == "sites" and circles is None:
+            circles = [args.circle]  # the chosen circle only, unless asked for more
+        kwargs = dict(policy=policy, circles=circles, facilities_crs=fcrs, out_crs=args.crs,
+                      max_snap_m=args.max_snap_m, walk_speed_m_s=args.walk_speed,
+                      progress=progress, title=title, facility_areas=args.facility_areas,
+                      on_stage=stages)
+        result = run(network, facilities, population, boundaries, delivery_network=delivery,
+                     **kwargs)
+    if not args.quiet:
         for w in caught:
             print(f"warning: {w.message}", file=sys.stderr)
-        paths = write_outputs(result, out, map_html=not args.no_map, basemap=args.basemap,
-                              tianditu_key=args.tianditu_key)
-    except CoverageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    s = result.summary
-    print(f"elderly people: {s['elderly_total']:,.0f}")
-    for c in s["circles"]:
-        print(f"  {c['name']:<12} {c['limit']:g} {c['unit']:<3}  covered {c['elderly_covered']:>10,.0f}"
-              f"  ({100 * c['coverage_rate']:.1f} %)  gap areas {c.get('gap_areas', 0)}")
-    f = s["facilities"]
+    return result, {"facilities": facilities, "population": population,
+                    "boundaries": boundaries, "run_kwargs": kwargs}
+
+
+def _print_result(summary: dict[str, Any], out: Path, paths: dict[str, Path],
+                  seconds: float, *, inputs: Path | None = None) -> None:
+    """The result's summary on stdout (and where the demo's inputs are)."""
+    print(f"elderly people: {summary['elderly_total']:,.0f}")
+    for c in summary["circles"]:
+        print(f"  {c['name']:<12} {c['limit']:g} {c['unit']:<3}  covered "
+              f"{c['elderly_covered']:>10,.0f}  ({100 * c['coverage_rate']:.1f} %)  "
+              f"gap areas {c.get('gap_areas', 0)}")
+    f = summary["facilities"]
     print(f"facilities: {f['total']} in, {f['used']} used, {len(f['excluded'])} excluded")
     _print_excluded(f["excluded"])
     print(f"outputs in {out}/: " + ", ".join(p.name for p in paths.values()))
-    print(f"done in {time.perf_counter() - t0:.1f} s")
+    if inputs is not None:
+        print(f"demo inputs in {inputs}/")
+    print(f"done in {seconds:.1f} s")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``eldercare-coverage`` command.
+
+    Parameters
+    ----------
+    argv
+        The arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 on success, 2 on an error of the inputs or the policy (printed as one line
+        ``error: ...`` on stderr).
+    """
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "sites":
+        from .site_command import check_site_arguments
+
+        check_site_arguments(args, parser)
+    if args.basemap == "tianditu" and not (args.tianditu_key or "").strip() and not args.no_map:
+        parser.error("--basemap tianditu needs --tianditu-key KEY (a browser key from "
+                     "console.tianditu.gov.cn)")
+    level = logging.INFO if args.verbose else logging.ERROR if args.quiet else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    from .outputs import write_outputs
+
+    out = Path(args.out)
+    t0 = time.perf_counter()
+    stages = _Stages(quiet=args.quiet)
+    try:
+        policy = _read_policy(args)
+        result, inputs = _compute(args, policy, out, stages)
+        if args.command == "sites":
+            from .site_command import choose_and_measure
+
+            choose_and_measure(args, result, inputs, out, lang=args.lang, basemap=args.basemap,
+                               tianditu_key=args.tianditu_key, stages=stages)
+            print(f"done in {time.perf_counter() - t0:.1f} s")
+            return 0
+        paths = write_outputs(result, out, map_html=not args.no_map, basemap=args.basemap,
+                              tianditu_key=args.tianditu_key, lang=args.lang)
+        stages.done("outputs written")
+    except CoverageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    _print_result(result.summary, out, paths, time.perf_counter() - t0,
+                  inputs=out / "inputs" if args.command == "demo" else None)
     return 0
 
 

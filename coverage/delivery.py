@@ -18,10 +18,34 @@ edge on one way, with its allowed direction (``oneway``, ``oneway:bicycle``,
   ``bicycle=dismount``) are pushed at the courier's walking pace, both ways;
 * ``settings.delivery_junction_delay_s`` is added at every junction passed;
 * the access legs at both ends are walked at ``settings.courier_walk_speed_m_s``.
+
+Which ways each vehicle uses (:data:`DELIVERY_RULES`, written into ``summary.json``'s
+``delivery_network`` entry):
+
+* ``ebike`` (``settings.delivery_profile``'s default): the e-bike **rides** every road
+  but motorways (and ``motorroad=yes``), and also ``cycleway``, ``track``, ``service``
+  and ``path`` (OSM's default access lets bicycles on a ``path``); it **pushes** along
+  ``footway`` and ``pedestrian`` ways unless ``bicycle=yes|designated|permissive`` (OSM's
+  default ``bicycle=dismount`` there), at the courier's pace, both ways; ``bicycle=no``,
+  steps and ``access=private|no`` keep it off. Riding ``path`` is a judgement (field and
+  embankment paths are mapped so in rural Zhejiang), but the rural 30-minute rate hardly
+  depends on it, because a pushed bike still covers 2.2 km in 30 minutes: on the
+  benchmark county (``benchmarks/make_dense_county.py``, synthetic, 246 kitchens on
+  926 km²) the rate is 99.98 % with paths ridden, 99.98 % with paths pushed, 99.82 % with
+  paths and tracks pushed, and 17.65 % by van; on the demo county 23.31 %, 23.30 % and
+  7.17 % by van. The 30-minute rural circle measures mainly how dense the kitchens are;
+  the ``van`` profile is the strict reading. Where paths are not ridden in practice, tag
+  them ``bicycle=no|dismount`` in the OSM data or lower the ``path`` speed in a policy's
+  ``delivery_speeds.csv``.
+* ``van``: drivable roads only (:func:`~eldercare_coverage.osm_rules.drivable`, osmnx's
+  ``drive`` filter: motorways yes; tracks, service roads, paths, cycleways, footways no),
+  one-way streets for every vehicle (``oneway:bicycle`` does not apply), the van's class
+  speeds and no top speed but ``maxspeed``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,11 +57,25 @@ from ._errors import NetworkError, PolicyError
 from .costs import EdgeCosts
 from .network import StreetNetwork
 from .osm_rules import DELIVERY_PROFILES
-from .policy import read_table
+from .policy import POLICY_FILES, ClassSpeed, read_speed_table
 from .settings import settings as _settings
 
 KPH_TO_M_S = 1 / 3.6  # metres per second in one km/h
 _ANY_CLASS = "*"
+
+#: The ways each delivery profile uses, in words (the report's method and
+#: ``summary.json``'s ``delivery_network.rule``).
+DELIVERY_RULES = {
+    "ebike": "e-bike: rides roads (not motorways or motorroad=yes), cycleways, tracks, "
+             "service roads and paths (OSM default access: bicycles on highway=path); pushes "
+             "along footways and pedestrian streets without bicycle=yes|designated|permissive "
+             "at the courier's walking pace, both ways; never bicycle=no, steps or "
+             "access=private|no; one-way streets unless oneway:bicycle=no; at most "
+             "settings.ebike_max_kph",
+    "van": "van: drivable roads only (osmnx drive filter: motorways yes; tracks, service "
+           "roads, paths, cycleways and footways no); one-way streets apply; class speeds "
+           "capped by maxspeed only",
+}
 
 
 @dataclass(frozen=True)
@@ -53,12 +91,15 @@ class DeliverySpeeds:
     max_kph
         The vehicle's top speed (``settings.ebike_max_kph`` for the e-bike, ``inf`` for
         the van).
+    source
+        The file the speeds were read from.
     """
 
     profile: str
     urban_kph: dict[str, float]
     rural_kph: dict[str, float]
     max_kph: float
+    source: str = ""
 
     def class_speed_kph(self, highway: np.ndarray, urban: np.ndarray) -> np.ndarray:
         """Each edge's class speed: by its ``highway`` and whether it lies in an urban unit."""
@@ -71,8 +112,8 @@ class DeliverySpeeds:
         return out
 
 
-def read_delivery_speeds(path: str | Path | None = None, *, profile: str | None = None
-                         ) -> DeliverySpeeds:
+def read_delivery_speeds(path: str | Path | None = None, *, profile: str | None = None,
+                         table: Sequence[ClassSpeed] | None = None) -> DeliverySpeeds:
     """The class speeds of ``profile`` (default ``settings.delivery_profile``).
 
     Parameters
@@ -81,10 +122,19 @@ def read_delivery_speeds(path: str | Path | None = None, *, profile: str | None 
         A CSV with the columns of ``coverage/data/delivery_speeds.csv`` (None: that file).
     profile
         ``ebike`` or ``van``.
+    table
+        The rows already read (a policy's ``delivery_speeds``,
+        :func:`~eldercare_coverage.policy.read_speed_table`); wins over ``path`` unless
+        empty.
 
     Returns
     -------
     DeliverySpeeds
+
+    Raises
+    ------
+    PolicyError
+        Naming the file and row of a bad speed, or the file without the profile's rows.
 
     Examples
     --------
@@ -96,25 +146,18 @@ def read_delivery_speeds(path: str | Path | None = None, *, profile: str | None 
     if profile not in DELIVERY_PROFILES:
         raise PolicyError(f"delivery profile was {profile!r} but is expected to be in "
                           f"{DELIVERY_PROFILES}")
-    rows = read_table(path, "delivery_speeds.csv")
-    urban: dict[str, float] = {}
-    rural: dict[str, float] = {}
-    for row in rows:
-        if (row.get("profile") or "ebike").strip() != profile:
-            continue
-        try:
-            hw = row["highway"].strip()
-            urban[hw], rural[hw] = float(row["urban_kph"]), float(row["rural_kph"])
-        except (KeyError, ValueError, AttributeError) as exc:
-            raise PolicyError(f"{row['__where__']}: {exc!r}; expected columns profile, highway, "
-                              "urban_kph, rural_kph with speeds in km/h") from exc
-        if not (urban[hw] > 0 and rural[hw] > 0):
-            raise PolicyError(f"{row['__where__']}: speeds must be positive (km/h)")
-    if not urban:
-        where = path or "coverage/data/delivery_speeds.csv"
-        raise PolicyError(f"{where}: no speeds for the delivery profile {profile!r}")
+    rows = tuple(table) if table else read_speed_table(path)
+    source = (rows[0].where.rsplit(" row ", 1)[0] if rows and rows[0].where
+              else str(path or f"coverage/data/{POLICY_FILES['delivery_speeds']}"))
+    mine = [r for r in rows if r.profile == profile]
+    if not mine:
+        raise PolicyError(f"{source}: no speeds for the delivery profile {profile!r}; add rows "
+                          f"profile={profile},highway=...,urban_kph=...,rural_kph=... (the "
+                          "row highway=* is any other class)")
+    urban = {r.highway: r.urban_kph for r in mine}
+    rural = {r.highway: r.rural_kph for r in mine}
     max_kph = float(_settings.ebike_max_kph) if profile == "ebike" else float("inf")
-    return DeliverySpeeds(profile, urban, rural, max_kph)
+    return DeliverySpeeds(profile, urban, rural, max_kph, source)
 
 
 def edge_speed_kph(network: StreetNetwork, urban: np.ndarray, speeds: DeliverySpeeds

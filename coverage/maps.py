@@ -1,7 +1,9 @@
 """The folium map of a coverage run: what a planner opens first.
 
 :func:`make_map` draws a :class:`eldercare_coverage.result.CoverageResult` on a Leaflet map
-(all layers switchable in the layer control, labels in Chinese and English):
+(all layers switchable in the layer control; labels in Chinese, or English with
+``lang="en"``, each circle named by its limit in metres and minutes at the elderly walking
+speed, :func:`eldercare_coverage.labels.circle_label`, never by its identifier):
 
 - **老年人口 Elderly (60+) per cell**: the population grid as an image (a palette PNG in
   Web Mercator, so it lies pixel-exactly on the map), coloured by elderly per cell;
@@ -78,6 +80,7 @@ from ._legend import (
     legend_html,
 )
 from ._offline import inline_leaflet, offline_map
+from .labels import band_label, check_lang, circle_label, tr
 from .result import CoverageResult
 
 SIMPLIFY_M = 5.0  # metres: outlines drawn in the map may deviate by this much (GIS has all)
@@ -274,7 +277,8 @@ def cell_table(result: CoverageResult, circles: list[dict[str, Any]]) -> dict[st
         if f"{name}_dist" not in pop:
             continue
         entry: dict[str, Any] = {
-            "name": esc(name), "label": esc(c.get("label_zh") or ""), "unit": esc(c["unit"]),
+            "name": esc(name), "label": esc(c.get("label") or c.get("label_zh") or name),
+            "unit": esc(c["unit"]),
             "limit": c["limit"],
         }
         dist = _rounded(pop[f"{name}_dist"], 0 if c["unit"] == "m" else 1)
@@ -293,6 +297,15 @@ def cell_table(result: CoverageResult, circles: list[dict[str, Any]]) -> dict[st
     table["nearest"] = columns
     table["dist"] = distances
     return table
+
+
+#: The words of the grid's popup: (Chinese, English).
+_CLICK_WORDS = {
+    "cell": ("格网", "cell"), "elderly": ("老年人（60岁及以上）", "elderly 60+"),
+    "circle": ("服务圈", "circle"), "distance": ("距离", "distance"),
+    "covered": ("覆盖", "covered"), "nearest": ("最近设施", "nearest"),
+    "unreachable": ("不可达", "unreachable"),
+}
 
 
 class GridClick(MacroElement):
@@ -324,20 +337,21 @@ class GridClick(MacroElement):
     var cell = index[row * grid.w + col] - 1;
     if (cell < 0) { return; }
     var t = grid.table;
-    var html = '<b>格网 cell ' + (t.id ? t.id[cell] : t.id0 + cell) + '</b>';
+    var words = grid.words;
+    var html = '<b>' + words.cell + ' ' + (t.id ? t.id[cell] : t.id0 + cell) + '</b>';
     if (t.p[cell] >= 0) { html += '<br>' + t.places[t.p[cell]]; }
-    html += '<br>老年人 elderly 60+: <b>' + (t.e[cell] === null ? '–' : fmt(t.e[cell], 1))
+    html += '<br>' + words.elderly + ': <b>' + (t.e[cell] === null ? '–' : fmt(t.e[cell], 1))
       + '</b>';
     // one row per circle: its limit, the cell's distance and covered share, the facility
-    html += '<table class="ec-cell"><tr><th>服务圈 circle</th><th>距离 distance</th>'
-      + '<th>覆盖 covered</th></tr>';
+    html += '<table class="ec-cell"><tr><th>' + words.circle + '</th><th>' + words.distance
+      + '</th><th>' + words.covered + '</th></tr>';
     t.circles.forEach(function (c) {
       var d = t.dist[c.d][cell], s = c.s ? c.s[cell] : null;
       var f = c.f === undefined ? -1 : t.nearest[c.f][cell];
-      html += '<tr><td title="' + c.label + '"><b>' + c.name + '</b> ≤ ' + c.limit + ' '
-        + c.unit + (f >= 0 ? '<br><span class="ec-near">nearest 最近 ' + t.fac[f] + '</span>'
-                            : '')
-        + '</td><td>' + (d === null ? 'unreachable 不可达'
+      html += '<tr><td title="' + c.name + '"><b>' + c.label + '</b>'
+        + (f >= 0 ? '<br><span class="ec-near">' + words.nearest + ' ' + t.fac[f] + '</span>'
+                  : '')
+        + '</td><td>' + (d === null ? words.unreachable
                                     : fmt(d, c.unit === 'm' ? 0 : 1) + ' ' + c.unit)
         + '</td><td>' + (s === null || s === undefined ? '–' : s + ' %') + '</td></tr>';
     });
@@ -348,13 +362,15 @@ class GridClick(MacroElement):
 {% endmacro %}
 """)
 
-    def __init__(self, raster: GridRaster, table: dict[str, Any], layers: list[ImageOverlay]):
+    def __init__(self, raster: GridRaster, table: dict[str, Any], layers: list[ImageOverlay],
+                 *, lang: str = "zh"):
         super().__init__()
         self._name = "GridClick"
+        words = {key: tr(lang, zh, en) for key, (zh, en) in _CLICK_WORDS.items()}
         self.grid_json = json_for_script({
             "x0": raster.x_min_m, "y0": raster.y_max_m, "dx": raster.pixel_w_m,
             "dy": raster.pixel_h_m, "w": raster.width, "h": raster.height,
-            "rle": run_lengths(raster.cell_index), "table": table})
+            "rle": run_lengths(raster.cell_index), "table": table, "words": words})
         self.layer_names = [layer.get_name() for layer in layers]
 
 
@@ -368,7 +384,7 @@ def _elderly_edges(elderly: np.ndarray) -> np.ndarray:
 
 
 def _grid_layers(result: CoverageResult, circles: list[dict[str, Any]], raster: GridRaster,
-                 edges: np.ndarray) -> list[ImageOverlay]:
+                 edges: np.ndarray, lang: str = "zh") -> list[ImageOverlay]:
     """The elderly image and, for the first circle with distances, the distance image."""
     pop = result.population
     bounds = raster.bounds_latlon()
@@ -379,7 +395,8 @@ def _grid_layers(result: CoverageResult, circles: list[dict[str, Any]], raster: 
     palette = [(0, 0, 0, 0)] + [hex_rgba(c) for c in ELDERLY_COLORS[: edges.size - 1]]
     layers = [ImageOverlay(
         png_data_uri(np.concatenate([[0], elderly_class])[raster.cell_index], palette),
-        bounds=bounds, name="老年人口 Elderly (60+) per cell", opacity=GRID_OPACITY,
+        bounds=bounds, name=tr(lang, "老年人口（每格网）", "Elderly (60+) per cell"),
+        opacity=GRID_OPACITY,
         show=True, pane=GRID_PANE)]
     first = next((c for c in circles if f"{c['name']}_dist" in pop), None)
     if first is not None:
@@ -391,7 +408,8 @@ def _grid_layers(result: CoverageResult, circles: list[dict[str, Any]], raster: 
                    + [hex_rgba(UNREACHABLE_COLOR)])
         layers.append(ImageOverlay(
             png_data_uri(np.concatenate([[0], dist_class])[raster.cell_index], palette),
-            bounds=bounds, name=f"距离 Distance to nearest facility: {esc(first['name'])}",
+            bounds=bounds, name=tr(lang, "到最近设施的距离：", "Distance to the nearest facility: ")
+            + esc(first.get("label") or first["name"]),
             opacity=GRID_OPACITY, show=False, pane=GRID_PANE))
     return layers
 
@@ -407,6 +425,7 @@ class _Drawing:
     simplify_m: float
     metric_crs: Any
     display: Display | None = None
+    lang: str = "zh"
 
 
 def _polygon_group(name: str, part: gpd.GeoDataFrame, tips: pd.Series | list[list[str]],
@@ -429,6 +448,19 @@ def _polygon_group(name: str, part: gpd.GeoDataFrame, tips: pd.Series | list[lis
 
 def _circles(result: CoverageResult) -> list[dict[str, Any]]:
     return list(result.summary.get("circles", []))
+
+
+def _labelled(result: CoverageResult, lang: str) -> list[dict[str, Any]]:
+    """The run's circles (copies of the summary's entries), each with its ``label``: the
+    plan's words with the limit in metres and minutes (:mod:`eldercare_coverage.labels`)."""
+    speed = (result.summary.get("settings") or {}).get("walk_speed_m_s")
+    kinds = {t.code: t.kind for t in result.policy.facility_types}
+    out = []
+    for c in _circles(result):
+        types = c.get("facility_types") or []
+        meal = bool(types) and all(kinds.get(t) == "meal" for t in types)
+        out.append({**c, "label": circle_label(c, lang=lang, walk_speed_m_s=speed, meal=meal)})
+    return out
 
 
 def _table(result: CoverageResult, name: str) -> gpd.GeoDataFrame | None:
@@ -458,13 +490,16 @@ def _service_area_layers(result: CoverageResult, circles: list[dict[str, Any]], 
         color = CIRCLE_COLORS[i % len(CIRCLE_COLORS)]
         covered = part["elderly_covered"] if "elderly_covered" in part else c.get("elderly_covered")
         area_km2 = part["area_km2"] if "area_km2" in part else np.nan
-        tips = (f"<b>{esc(c.get('label_zh'))}</b> {esc(c.get('label_en'))}<br>{esc(c['name'])}: "
-                f"{c['limit']:g} {esc(c['unit'])}<br>elderly covered 覆盖老年人 "
+        lang = draw.lang
+        tips = (f"<b>{esc(c.get('label') or c['name'])}</b><br>"
+                f"{esc(c.get(f'label_{lang}') or c.get('label_zh'))}<br>"
+                + tr(lang, "覆盖老年人 ", "elderly covered ")
                 + pd.Series(covered, index=part.index).map(num)
-                + f" ({100 * (c.get('coverage_rate') or 0):.1f} %)<br>area 面积 "
+                + f" ({100 * (c.get('coverage_rate') or 0):.1f} %)<br>"
+                + tr(lang, "面积 ", "area ")
                 + pd.Series(area_km2, index=part.index).map(lambda v: num(v, 1)) + " km²")
         groups.append(_polygon_group(
-            f"服务圈 Service area: {esc(c['name'])} ({c['limit']:g} {esc(c['unit'])})", part,
+            tr(lang, "服务圈：", "Service area: ") + esc(c.get("label") or c["name"]), part,
             tips, draw, show=(i == 0), sticky=True,
             style={"fillColor": color, "color": color, "weight": 1.5, "fillOpacity": 0.15}))
     return groups
@@ -476,14 +511,19 @@ def _ring_layers(result: CoverageResult, draw: _Drawing) -> list[folium.FeatureG
     if rings is None:
         return []
     groups = []
+    lang = draw.lang
     for set_name, part in rings.groupby("rings", sort=False):
         part = part.sort_values("lower") if "lower" in part else part
         colors = [RING_COLORS[min(k, len(RING_COLORS) - 1)] for k in range(len(part))]
         elderly = part["elderly"] if "elderly" in part else pd.Series(np.nan, index=part.index)
-        tips = ("<b>" + part["band"].map(esc) + "</b> (" + esc(set_name) + ")<br>"
-                + elderly.map(num) + " elderly 老年人")
+        rings_label = next((tr(lang, r.label_zh, r.label_en) for r in result.policy.rings
+                            if r.name == set_name), "") or str(set_name)
+        tips = ("<b>" + part["band"].map(lambda b: esc(band_label(str(b), lang))) + "</b> ("
+                + esc(rings_label) + ")<br>" + elderly.map(num)
+                + tr(lang, " 名老年人", " elderly"))
         groups.append(_polygon_group(
-            f"距离圈层 Distance rings: {esc(set_name)}", part, tips, draw, show=False,
+            tr(lang, "距离圈层：", "Distance rings: ") + esc(rings_label), part, tips, draw,
+            show=False,
             sticky=True, style={"color": "#555555", "weight": 0.5, "fillOpacity": 0.35},
             styles=[{"fillColor": color} for color in colors]))
     return groups
@@ -506,10 +546,11 @@ def _facility_area_layers(result: CoverageResult, circles: list[dict[str, Any]],
         count = next((col for col in ("elderly_covered", "elderly_reached") if col in part), None)
         reached = part[count] if count else pd.Series(np.nan, index=part.index)
         tips = ("<b>" + part["facility_id"].map(lambda f: esc(f"{f} {names.get(f, '')}"))
-                + f"</b><br>{esc(c['name'])}: {c['limit']:g} {esc(c['unit'])}<br>"
-                "elderly reached " + reached.map(num))
+                + f"</b><br>{esc(c.get('label') or c['name'])}<br>"
+                + tr(draw.lang, "范围内老年人 ", "elderly reached ") + reached.map(num))
         groups.append(_polygon_group(
-            f"各设施服务区 Facility areas: {esc(c['name'])}", part, tips, draw, show=False,
+            tr(draw.lang, "各设施服务区：", "Facility areas: ") + esc(c.get("label") or c["name"]),
+            part, tips, draw, show=False,
             style={"fillColor": color, "color": color, "weight": 1, "fillOpacity": 0.08}))
     return groups
 
@@ -529,18 +570,24 @@ def _gap_layers(result: CoverageResult, circles: list[dict[str, Any]], draw: _Dr
         # the median elderly person's distance where the run gives it, else the closest cell's
         median = "nearest_dist_median" in part
         nearest = part["nearest_dist_median" if median else "nearest_dist"]
-        template = (f"<b>gap #{{0}}</b> ({esc(c['name'])})<br>{{1}} elderly unserved in {{2}} "
-                    "cells, {3} km²<br>{4}<br>"
-                    + ("nearest facility (median elderly) 最近设施" if median
-                       else "nearest facility from its closest cell 最近设施")
+        lang = draw.lang
+        label = esc(c.get("label") or c["name"])
+        template = (tr(lang, f"<b>缺口 #{{0}}</b>（{label}）<br>{{1}} 名老年人未覆盖，{{2}} 个格网，"
+                             "{3} km²<br>{4}<br>",
+                       f"<b>gap #{{0}}</b> ({label})<br>{{1}} elderly unserved in {{2}} "
+                       "cells, {3} km²<br>{4}<br>")
+                    + (tr(lang, "最近设施（中位老年人）", "nearest facility (median elderly)")
+                       if median else tr(lang, "最近设施（最近格网）",
+                                         "nearest facility from its closest cell"))
                     + f" {{5}} {esc(c['unit'])}")
+        digits = 0 if c["unit"] == "m" else 1
         values = [[str(rank), num(elderly), str(cells), num(area, 2), esc(place),
-                   "unreachable" if pd.isna(dist) else num(dist)]
+                   tr(lang, "不可达", "unreachable") if pd.isna(dist) else num(dist, digits)]
                   for rank, elderly, cells, area, place, dist in zip(
                       part["rank"], part["elderly_unserved"], part["cells"], part["area_km2"],
                       where, nearest, strict=True)]
         groups.append(_polygon_group(
-            f"服务缺口 Gap areas: {esc(c['name'])}", part, values, draw, show=(i == 0),
+            tr(lang, "服务缺口：", "Gap areas: ") + label, part, values, draw, show=(i == 0),
             tip_template=template,
             style={"fillColor": GAP_COLOR, "color": GAP_COLOR, "weight": 2,
                    "fillOpacity": 0.25, "dashArray": "4 3"}))
@@ -553,18 +600,20 @@ def _unit_layers(result: CoverageResult, circles: list[dict[str, Any]], draw: _D
     if units is None:
         return []
     groups = []
-    for level, label, weight, show in (("town", "乡镇街道 Towns", 2.5, True),
-                                       ("village", "村社 Villages and communities", 0.8, False)):
+    lang = draw.lang
+    for level, label, weight, show in (
+            ("town", tr(lang, "乡镇街道", "Towns and subdistricts"), 2.5, True),
+            ("village", tr(lang, "村社", "Villages and communities"), 0.8, False)):
         part = units[units["level"] == level]
         if part.empty:
             continue
         tips = ("<b>" + part["name"].map(esc) + "</b> "
                 + part["urban_rural"].map(esc) + " (" + part["urban_rural_code"].map(esc)
-                + ")<br>" + part["elderly"].map(num) + " elderly")
+                + ")<br>" + part["elderly"].map(num) + tr(lang, " 名老年人", " elderly"))
         for c in circles:
             col = f"{c['name']}_rate"
             if col in part.columns:
-                tips = tips + f"<br>{esc(c['name'])}: " + (100 * part[col]).map(
+                tips = tips + f"<br>{esc(c.get('label') or c['name'])}: " + (100 * part[col]).map(
                     lambda v: "–" if pd.isna(v) else f"{v:.1f} %")
         groups.append(_polygon_group(
             label, part, tips, draw, show=show, sticky=True,
@@ -572,52 +621,70 @@ def _unit_layers(result: CoverageResult, circles: list[dict[str, Any]], draw: _D
     return groups
 
 
-def _facility_popup(row: pd.Series) -> str:
-    parts = [f"<b>{esc(row['name'])}</b>", f"{esc(row.get('type_label', row['type']))}",
-             f"id {esc(row['facility_id'])}, input row {esc(row.get('source_row'))}"]
-    for col, label in (("beds", "beds 床位"), ("meals_per_day", "meals/day 日供餐")):
+def _facility_popup(row: pd.Series, type_label: str, lang: str) -> str:
+    parts = [f"<b>{esc(row['name'])}</b>", esc(type_label),
+             tr(lang, f"编号 {esc(row['facility_id'])}，输入第 {esc(row.get('source_row'))} 行",
+                f"id {esc(row['facility_id'])}, input row {esc(row.get('source_row'))}")]
+    for col, label in (("beds", tr(lang, "床位", "beds")),
+                       ("meals_per_day", tr(lang, "日供餐", "meals/day"))):
         if col in row and pd.notna(row[col]):
             parts.append(f"{label}: {num(row[col])}")
     if row["status"] == "used":
-        parts.append(f"street access {num(row.get('snap_m'))} m")
+        parts.append(tr(lang, "到街道的接入距离 ", "street access ") + f"{num(row.get('snap_m'))} m")
     else:
-        parts.append(f"<span style='color:{EXCLUDED_COLOR}'>excluded: {esc(row['reason'])}"
-                     "</span>")
+        parts.append(f"<span style='color:{EXCLUDED_COLOR}'>"
+                     + tr(lang, "未使用：", "excluded: ") + f"{esc(row['reason'])}</span>")
     return "<br>".join(parts)
 
 
+def _type_labels(result: CoverageResult, lang: str) -> dict[str, str]:
+    """Each facility type's label in ``lang`` (the policy's; the table's own as a fallback)."""
+    labels = {t.code: tr(lang, t.label_zh, t.label_en) or t.label_zh or t.code
+              for t in result.policy.facility_types}
+    fac = result.facilities
+    if len(fac) and "type_label" in fac:
+        for code, label in zip(fac["type"], fac["type_label"], strict=True):
+            if code not in labels and isinstance(label, str) and label:
+                labels[code] = label
+    return labels
+
+
 def _facility_group(name: str, part: gpd.GeoDataFrame, *, show: bool, style: dict[str, Any],
-                    display: Display | None, excluded: bool = False) -> folium.FeatureGroup:
+                    display: Display | None, labels: dict[str, str], lang: str,
+                    excluded: bool = False) -> folium.FeatureGroup:
     """A switchable layer of facilities as circle markers with a tooltip and popup each."""
     names = part["name"].map(esc)
-    tips = (names + " (excluded 未使用)" if excluded else names).tolist()
-    popups = [_facility_popup(row) for _, row in part.iterrows()]
+    tips = (names + tr(lang, "（未使用）", " (excluded)") if excluded else names).tolist()
+    popups = [_facility_popup(row, labels.get(row["type"], str(row["type"])), lang)
+              for _, row in part.iterrows()]
     group = folium.FeatureGroup(name=name, show=show)
     PointLayer(shapely.get_coordinates(part.geometry.to_numpy()), tips, popups, style=style,
                display=display).add_to(group)
     return group
 
 
-def _facility_layers(result: CoverageResult, display: Display | None
+def _facility_layers(result: CoverageResult, display: Display | None, lang: str = "zh"
                      ) -> list[folium.FeatureGroup]:
     fac = _table(result, "facilities")
     if fac is None:
         return []
     fac = fac.to_crs("EPSG:4326")
+    labels = _type_labels(result, lang)
     groups = []
     used = fac[fac["status"] == "used"]
     for code, part in used.groupby("type", sort=False):
-        label = str(part["type_label"].iloc[0]) if "type_label" in part else str(code)
+        label = labels.get(str(code), str(code))
         groups.append(_facility_group(
-            f"设施 {esc(label)} ({len(part)})", part, show=True, display=display,
+            tr(lang, "设施：", "Facilities: ") + f"{esc(label)} ({len(part)})", part, show=True,
+            display=display, labels=labels, lang=lang,
             style={"radius": 6 if code != "community_center" else 4.5, "color": "#ffffff",
                    "weight": 1.2, "fillColor": TYPE_COLORS.get(str(code), "#000000"),
                    "fillOpacity": 0.95}))
     excluded = fac[fac["status"] != "used"]
     if len(excluded):
         groups.append(_facility_group(
-            f"未使用设施 Excluded facilities ({len(excluded)})", excluded, show=False,
-            display=display, excluded=True,
+            tr(lang, "未使用的设施", "Excluded facilities") + f" ({len(excluded)})", excluded,
+            show=False, display=display, labels=labels, lang=lang, excluded=True,
             style={"radius": 4, "color": EXCLUDED_COLOR, "weight": 1.5, "fillColor": "#ffffff",
                    "fillOpacity": 0.9}))
     return groups
@@ -659,7 +726,8 @@ def _fit(m: folium.Map, result: CoverageResult, display: Display | None
 
 def make_map(result: CoverageResult, *, m: folium.Map | None = None,
              circles: list[str] | None = None, basemap: str = "none",
-             tianditu_key: str | None = None, simplify_m: float = SIMPLIFY_M) -> folium.Map:
+             tianditu_key: str | None = None, simplify_m: float = SIMPLIFY_M,
+             lang: str = "zh") -> folium.Map:
     """Draw a coverage result on a folium map that works without internet.
 
     Parameters
@@ -683,6 +751,10 @@ def make_map(result: CoverageResult, *, m: folium.Map | None = None,
     simplify_m
         Tolerance in metres (in a projected CRS) by which polygons are simplified for
         display; 0 keeps every vertex.
+    lang
+        ``"zh"`` (default) or ``"en"``: the language of the layer names, the legend and
+        the popups; each circle is named by its limit in metres and minutes
+        (:func:`eldercare_coverage.labels.circle_label`).
 
     Returns
     -------
@@ -695,7 +767,8 @@ def make_map(result: CoverageResult, *, m: folium.Map | None = None,
         For an unknown ``basemap``, or Tianditu without a key (a ``ValueError``).
     """
     check_basemap(basemap, tianditu_key)
-    all_circles = _circles(result)
+    check_lang(lang)
+    all_circles = _labelled(result, lang)
     chosen = [c for c in all_circles if circles is None or c["name"] in circles]
     if circles is not None and len(chosen) != len(set(circles)):
         known = ", ".join(c["name"] for c in all_circles)
@@ -708,7 +781,7 @@ def make_map(result: CoverageResult, *, m: folium.Map | None = None,
     else:
         inline_leaflet(m)
     bounds = _fit(m, result, display)
-    draw = _Drawing(simplify_m, _metric_crs(result), display)
+    draw = _Drawing(simplify_m, _metric_crs(result), display, lang)
 
     Panes().add_to(m)  # before the layers drawn in them
     tiles = tile_layer(basemap, tianditu_key)
@@ -717,9 +790,11 @@ def make_map(result: CoverageResult, *, m: folium.Map | None = None,
     shown_base = tiles is not None or any(
         isinstance(child, folium.map.Layer) and not child.overlay and child.show
         for child in m._children.values())
-    layers.append(OfflineBaseLayer.from_result(result, metric_crs=draw.metric_crs,
-                                               simplify_m=simplify_m, show=not shown_base,
-                                               display=display))
+    base = OfflineBaseLayer.from_result(result, metric_crs=draw.metric_crs,
+                                        simplify_m=simplify_m, show=not shown_base,
+                                        display=display)
+    base.layer_name = tr(lang, "底图：街道与边界（离线）", "Base: streets and outlines (offline)")
+    layers.append(base)
     pop = result.population
     edges, dist_circle, click = None, None, None
     sections: dict[str, str] = {}  # legend sections that open with their grid layer
@@ -729,10 +804,10 @@ def make_map(result: CoverageResult, *, m: folium.Map | None = None,
                               crs="EPSG:4326")
         raster = grid_raster(cells)
         edges = _elderly_edges(pop["elderly"].to_numpy(dtype=float))
-        grid = _grid_layers(result, chosen, raster, edges)
+        grid = _grid_layers(result, chosen, raster, edges, lang)
         layers += grid
         dist_circle = next((c for c in chosen if f"{c['name']}_dist" in pop), None)
-        click = GridClick(raster, cell_table(result, chosen), grid)
+        click = GridClick(raster, cell_table(result, chosen), grid, lang=lang)
         sections = dict(zip([layer.get_name() for layer in grid],
                             [LEGEND_ELDERLY_ID, LEGEND_DISTANCE_ID], strict=False))
     layers += _ring_layers(result, draw)
@@ -740,13 +815,14 @@ def make_map(result: CoverageResult, *, m: folium.Map | None = None,
     layers += _facility_area_layers(result, chosen, draw)
     layers += _gap_layers(result, chosen, draw)
     layers += _unit_layers(result, chosen, draw)
-    layers += _facility_layers(result, display)
+    layers += _facility_layers(result, display, lang)
     for layer in layers:
         layer.add_to(m)
     if click is not None:
         click.add_to(m)
     folium.LayerControl(collapsed=True).add_to(m)
-    _html(m).add_child(Element(legend_html(result, chosen, edges, dist_circle)))
+    _html(m).add_child(Element(legend_html(result, chosen, edges, dist_circle, lang=lang,
+                                           type_labels=_type_labels(result, lang))))
     MapControls(sections, bounds=bounds).add_to(m)
     return m
 

@@ -9,7 +9,10 @@ a kitchen for its median elderly person, the share within, reached and served; t
 summary gets ``community_meal_coverage_rate`` (share of villages and communities with
 elderly that are reached) and ``community_meal_service_rate`` (share served).
 Capacity (:func:`kitchen_capacity`): each kitchen's ``meals_per_day`` against the
-elderly in its delivery catchment.
+elderly in its delivery catchment; per unit (:func:`unit_meal_capacity`) each kitchen's
+meals are shared over the units in proportion to where its catchment's elderly live
+(``meal_capacity_per_day``), and set against all the unit's elderly
+(``meals_per_100_elderly``).
 
 Counts are extensive: a cell split by a unit boundary gives the unit its people by area
 (:func:`eldercare_coverage.analysis.area_weights`), as in the unit statistics.
@@ -176,3 +179,76 @@ def kitchen_capacity(meals_per_day: np.ndarray, catchment_elderly: np.ndarray
             "elderly_in_catchments": float(people.sum()),
             "meals_per_100_elderly": (100.0 * float(meals[known].sum()) / elderly_known
                                       if elderly_known > 0 else None)}
+
+
+def unit_meal_capacity(units: gpd.GeoDataFrame, cells: gpd.GeoDataFrame,
+                       catchment: pd.DataFrame, meals_per_day: np.ndarray) -> np.ndarray:
+    """Meals a day per unit: each kitchen's meals shared over the units in proportion to
+    where its catchment's elderly live.
+
+    Meals are extensive: a kitchen's meals go to the cells of its catchment in proportion
+    to its people there, and a cell's meals to the units by area (as its people,
+    :func:`~eldercare_coverage.analysis.area_weights`; the share outside every unit of a
+    level goes to that level's ``(outside units)`` row). So each level of units holds
+    the meals of every kitchen with a known ``meals_per_day`` and a non-empty catchment.
+
+    Parameters
+    ----------
+    units
+        The unit table (work CRS), with ``level`` and ``name`` when there are levels.
+    cells
+        Population cells (work CRS).
+    catchment
+        A long table ``kitchen, cell, elderly``: the people of kitchen ``kitchen`` (an
+        index into ``meals_per_day``) in cell ``cell`` (a row of ``cells``).
+    meals_per_day
+        Per kitchen, its meals a day (NaN: unknown, shares nothing).
+
+    Returns
+    -------
+    numpy.ndarray
+        Per unit row, meals a day (NaN for every row when no kitchen of the catchment
+        has a known ``meals_per_day``).
+
+    Examples
+    --------
+    Two units side by side, two cells, each in one unit; kitchen 0 (100 meals) serves 30
+    people in cell 0 and 10 in cell 1; kitchen 1 (60 meals) serves 20 in cell 1:
+
+    >>> units = gpd.GeoDataFrame({"name": ["A", "B"], "level": ["village"] * 2},
+    ...     geometry=[shapely.box(0, 0, 10, 10), shapely.box(10, 0, 20, 10)])
+    >>> cells = gpd.GeoDataFrame(geometry=[shapely.box(1, 1, 2, 2), shapely.box(11, 1, 12, 2)])
+    >>> catchment = pd.DataFrame({"kitchen": [0, 0, 1], "cell": [0, 1, 1],
+    ...                           "elderly": [30.0, 10.0, 20.0]})
+    >>> unit_meal_capacity(units, cells, catchment, np.array([100.0, 60.0])).tolist()
+    [75.0, 85.0]
+    """
+    meals = np.asarray(meals_per_day, dtype=float)
+    kitchen = catchment["kitchen"].to_numpy(dtype=np.int64)
+    cell = catchment["cell"].to_numpy(dtype=np.int64)
+    people = catchment["elderly"].to_numpy(dtype=float)
+    known = np.isfinite(meals)
+    if not known[kitchen].any():
+        return np.full(len(units), np.nan)
+    total = np.bincount(kitchen, people, minlength=len(meals))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(total[kitchen] > 0, people / total[kitchen], 0.0)
+    cell_meals = np.bincount(cell, np.where(known[kitchen], meals[kitchen], 0.0) * share,
+                             minlength=len(cells))
+    out = np.zeros(len(units))
+    geoms = units.geometry.to_numpy()
+    has_geom = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    levels = (units["level"].astype(str).to_numpy() if "level" in units
+              else np.full(len(units), "all"))
+    names = units["name"].astype(str).to_numpy() if "name" in units else np.full(len(units), "")
+    for level in dict.fromkeys(levels):
+        rows = np.flatnonzero((levels == level) & has_geom)
+        w = area_weights(cells.geometry.to_numpy(), geoms[rows])
+        cell_i, unit_i, weight = (w["cell"].to_numpy(), w["polygon"].to_numpy(),
+                                  w["weight"].to_numpy())
+        np.add.at(out, rows[unit_i], cell_meals[cell_i] * weight)
+        outside = np.flatnonzero((levels == level) & (names == OUTSIDE_UNITS))
+        if len(outside):  # what no unit of the level holds
+            inside = np.bincount(cell_i, weight, minlength=len(cells))
+            out[outside[0]] += float((cell_meals * np.clip(1.0 - inside, 0.0, 1.0)).sum())
+    return out

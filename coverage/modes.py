@@ -15,6 +15,7 @@ circles count every cell. Delivery speeds take the class of the unit an edge lie
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +25,8 @@ import shapely
 
 from .boundaries import DEFAULT_MIN_ELDERLY_PER_KM2, classify_urban_rural
 from .costs import EdgeCosts
-from .delivery import delivery_costs, edge_is_urban
-from .policy import Circle
+from .delivery import DeliverySpeeds, delivery_costs, edge_is_urban, read_delivery_speeds
+from .policy import Circle, ClassSpeed, Policy
 from .prepared import PreparedNetwork
 
 log = logging.getLogger(__name__)
@@ -43,11 +44,14 @@ class ModeNetwork:
         The prepared network the mode's places snap to and its searches run on.
     costs
         The edge costs (None: walking, metres both ways).
+    speeds
+        The class speeds the costs came from (delivery only).
     """
 
     mode: str
     prepared: PreparedNetwork
     costs: EdgeCosts | None = None
+    speeds: DeliverySpeeds | None = None
 
     def reach_m(self, limit_cost: float) -> float:
         """The straight-line distance no place within ``limit_cost`` lies beyond, metres
@@ -141,8 +145,28 @@ def classify_cells(cells: gpd.GeoDataFrame, units: gpd.GeoDataFrame | None, crs:
     return UnitClasses(cell_class, units, area_class)
 
 
-def delivery_mode(prepared: PreparedNetwork, classes: UnitClasses) -> ModeNetwork:
-    """The delivery network with its costs: speeds by the class of each edge's unit."""
+def delivery_mode(prepared: PreparedNetwork, classes: UnitClasses,
+                  policy: Policy | None = None, *,
+                  speed_table: Sequence[ClassSpeed] | None = None) -> ModeNetwork:
+    """The delivery network with its costs: speeds by the class of each edge's unit.
+
+    Parameters
+    ----------
+    prepared
+        The prepared delivery network.
+    classes
+        The units' classes (:func:`classify_cells`).
+    policy
+        The run's policy: its delivery speeds table (:attr:`Policy.delivery_speeds`).
+    speed_table
+        A delivery speeds table instead (:func:`~eldercare_coverage.policy.read_speed_table`).
+        Without either (or with an empty one): the shipped
+        ``coverage/data/delivery_speeds.csv``. The profile is ``settings.delivery_profile``.
+    """
     urban = edge_is_urban(prepared.network, classes.units,
                           default_urban=classes.area_class == "urban")
-    return ModeNetwork("delivery", prepared, delivery_costs(prepared.network, urban=urban))
+    if speed_table is None and policy is not None:
+        speed_table = policy.delivery_speeds
+    speeds = read_delivery_speeds(table=speed_table)
+    return ModeNetwork("delivery", prepared,
+                       delivery_costs(prepared.network, urban=urban, speeds=speeds), speeds)

@@ -197,6 +197,14 @@ def rideable(data: Mapping[str, Any]) -> bool:
     ``access=private|no`` unless ``bicycle`` allows it. Where the bike is pushed instead:
     :func:`dismount`.
 
+    Riding ``highway=path`` is a judgement (OSM's default access lets bicycles on it;
+    rural Zhejiang maps field and embankment paths so). It moves the rural 30-minute rate
+    little, since a pushed bike still covers 2.2 km in 30 minutes (the benchmark county:
+    99.98 % with paths ridden or pushed; see :mod:`eldercare_coverage.delivery`). Tag
+    paths not ridden in practice ``bicycle=no|dismount``, lower their speed in the policy's
+    ``delivery_speeds.csv``, or use the ``van`` profile
+    (:data:`eldercare_coverage.delivery.DELIVERY_RULES`).
+
     Examples
     --------
     >>> rideable({"highway": "primary"}), rideable({"highway": "motorway"})

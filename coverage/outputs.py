@@ -95,26 +95,54 @@ def write_geopackage(result: CoverageResult, path: str | Path) -> Path:
     return _atomic(path, write)
 
 
+def people_columns(columns: Any, circles: Any) -> list[str]:
+    """The columns of a unit table that count people: ``elderly``, and per circle
+    ``<circle>_covered`` and ``<circle>_elderly`` (rates, minutes and flags are not).
+
+    Examples
+    --------
+    >>> people_columns(["name", "elderly", "walk_1500m_covered", "walk_1500m_rate",
+    ...                 "meal_rural_30min_elderly", "meals_per_100_elderly"],
+    ...                ["walk_1500m", "meal_rural_30min"])
+    ['elderly', 'walk_1500m_covered', 'meal_rural_30min_elderly']
+    """
+    counts = {"elderly"} | {f"{c}_{k}" for c in circles for k in ("covered", "elderly")}
+    return [str(c) for c in columns if c in counts]
+
+
 def write_units_csv(result: CoverageResult, path: str | Path) -> Path:
-    """Write the per-unit table (no geometry) as UTF-8 CSV with a BOM (opens in Excel)."""
+    """Write the per-unit table (no geometry) as UTF-8 CSV with a BOM (opens in Excel).
+
+    People are whole people (rounded half to even, each row on its own, so a unit's covered
+    never exceeds its elderly and each level still sums to the total within rounding);
+    rates are as computed; the GeoPackage keeps the unrounded counts.
+    """
     units = pd.DataFrame(result.units.drop(columns=result.units.geometry.name))
+    circles = [c["name"] for c in result.summary.get("circles", [])]
+    for col in people_columns(units.columns, circles):
+        values = pd.to_numeric(units[col], errors="coerce")
+        units[col] = values.round(0).astype("Int64")
     return _atomic(Path(path), lambda p: units.to_csv(p, index=False, encoding="utf-8-sig"))
 
 
 def write_outputs(
     result: CoverageResult, out_dir: str | Path, *, map_html: bool = True, report: bool = True,
-    basemap: str = "none", tianditu_key: str | None = None,
+    basemap: str = "none", tianditu_key: str | None = None, lang: str = "zh",
 ) -> dict[str, Path]:
     """Write every output file of the contract into ``out_dir`` (created if needed).
 
     ``basemap`` and ``tianditu_key`` choose the map's base layer
-    (:func:`eldercare_coverage.maps.make_map`).
+    (:func:`eldercare_coverage.maps.make_map`); ``lang`` (``"zh"``, the default, or
+    ``"en"``) the language of the map's and the report's labels (column names stay).
 
     Returns
     -------
     dict
         Paths by output name.
     """
+    from .labels import check_lang
+
+    check_lang(lang)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -126,10 +154,10 @@ def write_outputs(
         from .maps import write_map
 
         paths["map"] = _atomic(out / "map.html", lambda p: write_map(
-            result, p, basemap=basemap, tianditu_key=tianditu_key))
+            result, p, basemap=basemap, tianditu_key=tianditu_key, lang=lang))
     if report:
         from .report import write_report
 
-        paths["report"] = _atomic(out / "report.html", lambda p: write_report(result, p))
+        paths["report"] = _atomic(out / "report.html", lambda p: write_report(result, p, lang=lang))
     log.info("outputs written to %s", out)
     return paths

@@ -27,13 +27,16 @@ Accounting: every input facility is in ``result.facilities`` as ``used`` or
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import functools
 import logging
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec
 
 import geopandas as gpd
 import numpy as np
@@ -57,7 +60,7 @@ from .field import (
     circle_coverage,
     population_pixels,
 )
-from .meals import CellMeals, community_meals, kitchen_capacity
+from .meals import CellMeals, community_meals, kitchen_capacity, unit_meal_capacity
 from .modes import ModeNetwork, UnitClasses, classify_cells, delivery_mode
 from .network import StreetNetwork, load_network
 from .osm_reader import PBF_SUFFIXES, XML_SUFFIXES, network_format
@@ -203,9 +206,13 @@ class PlacedFacilities:
         return self.locations if mode == "walk" else self.by_mode[mode]
 
 
-def _set_excluded(table: pd.DataFrame, rows: np.ndarray, reasons: Sequence[str]) -> None:
+def _set_excluded(table: pd.DataFrame, rows: np.ndarray, reasons: Sequence[str],
+                  category: str = "data") -> None:
+    """Exclude ``rows`` with their reasons; ``category`` is ``data`` (a problem of the row)
+    or ``not_requested`` (a kind no circle of the run uses)."""
     table.loc[table.index[rows], "status"] = "excluded"
     table.loc[table.index[rows], "reason"] = list(reasons)
+    table.loc[table.index[rows], "exclusion"] = category
 
 
 def place_facilities(
@@ -220,6 +227,8 @@ def place_facilities(
     ``max_snap_m`` from every delivery street serves no delivery circle).
     """
     table = facilities.copy()
+    # rows the reader excluded have a problem of their own: missing coordinates, duplicate id...
+    table["exclusion"] = (table["status"] == "excluded").map({True: "data", False: None})
     xy = np.full((len(table), 2), np.nan)
     has_geom = table.geometry.notna().to_numpy() & ~table.geometry.is_empty.to_numpy()
     if has_geom.any():
@@ -248,7 +257,8 @@ def place_facilities(
     names = ", ".join(c.name for c in policy.circles)
     idle = np.flatnonzero(ok & ~used)
     _set_excluded(table, idle, [f"type {types.iat[i]!r} ({labels.get(types.iat[i], '?')}) "
-                                f"serves none of the circles of this run ({names})" for i in idle])
+                                f"serves none of the circles of this run ({names})" for i in idle],
+                  category="not_requested")
     table.loc[table["status"] == "ok", "status"] = "used"
     by_mode = {} if delivery is None else {
         "delivery": delivery.snap(xy, max_snap_m=opts.max_snap_m)}
@@ -679,9 +689,13 @@ def _delivery_catchment(policy: Policy, measures: CircleMeasures,
 
 def _community_meals(policy: Policy, placed: PlacedFacilities, measures: CircleMeasures,
                      cells: gpd.GeoDataFrame,
-                     unit_table: gpd.GeoDataFrame, meals: CellMeals
+                     unit_table: gpd.GeoDataFrame, meals: CellMeals, *,
+                     people: PlacedPopulation | None = None, fields: Fields | None = None
                      ) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
-    """The units' meal columns, the community rates and the kitchens' capacity."""
+    """The units' meal columns, the community rates and the kitchens' capacity; with
+    ``people`` and ``fields`` also each unit's share of the kitchens' meals
+    (``meal_capacity_per_day``, ``meals_per_100_elderly``:
+    :func:`~eldercare_coverage.meals.unit_meal_capacity`)."""
     delivery, _ = _meal_circles(policy, placed)
     table = placed.table
     meal_codes = [t.code for t in policy.facility_types if t.kind == "meal"]
@@ -694,15 +708,104 @@ def _community_meals(policy: Policy, placed: PlacedFacilities, measures: CircleM
         limit_by_class=limit_by_class)
     if delivery:
         kitchens = np.unique(np.concatenate([lim.sources for _, lim in delivery]))
-        catchment = _delivery_catchment(policy, measures, cells)
+        # per row (0.0 when no delivery circle counts a class present: no one to serve)
+        catchment = np.broadcast_to(_delivery_catchment(policy, measures, cells), len(table))
         meals_per_day = table["meals_per_day"].to_numpy(dtype=float)[kitchens] \
             if "meals_per_day" in table else np.full(len(kitchens), np.nan)
         summary["meal_capacity"] = kitchen_capacity(meals_per_day,
                                                     np.asarray(catchment)[kitchens])
+        if people is not None and fields is not None:
+            # each kitchen's people per cell, pixel by pixel as its catchment counts them
+            # (the circle of each person's own class: _delivery_catchment)
+            present = set(cells["urban_rural"].dropna()) if "urban_rural" in cells else set()
+            parts = []
+            for c, lim in delivery:
+                if present and not present & set(c.unit_classes):
+                    continue
+                pixels = people.located(lim.mode)[1]
+                fld = fields.of(lim.sources, lim.mode)[1]
+                within = fld.pixel_cost <= lim.limit_cost
+                counted = measures.counted.get(c.name)
+                if counted is not None:
+                    within &= np.asarray(counted, dtype=bool)[pixels.cell_of]
+                parts.append(pd.DataFrame({"kitchen": fld.pixel_source[within],
+                                           "cell": pixels.cell_of[within],
+                                           "elderly": pixels.people[within]}))
+            all_meals = (pd.to_numeric(table["meals_per_day"], errors="coerce")
+                         .to_numpy(dtype=float) if "meals_per_day" in table
+                         else np.full(len(table), np.nan))
+            served = (pd.concat(parts, ignore_index=True) if parts
+                      else pd.DataFrame({"kitchen": [], "cell": [], "elderly": []}))
+            capacity = unit_meal_capacity(units, cells, served, all_meals)
+            units["meal_capacity_per_day"] = capacity
+            elderly = units["elderly"].to_numpy(dtype=float)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                units["meals_per_100_elderly"] = np.where(elderly > 0,
+                                                          100.0 * capacity / elderly, np.nan)
     return units, summary
 
 
 # --- the whole run ---------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class RunState:
+    """What a run measured, kept so that later questions (site selection) ask the same
+    field without reading the inputs again: ``result.meta["state"]``."""
+
+    prepared: PreparedNetwork
+    facilities: PlacedFacilities
+    population: PlacedPopulation
+    fields: Fields
+    classes: UnitClasses
+    modes: dict[str, ModeNetwork]
+    opts: RunOptions
+    policy: Policy
+
+
+_P = ParamSpec("_P")
+
+
+def _recording_warnings(func: Callable[_P, CoverageResult]) -> Callable[_P, CoverageResult]:
+    """Record the warnings of a run into ``summary["warnings"]`` (``category``,
+    ``message``) and emit each once to the caller, as if the run had emitted it.
+
+    A :class:`~eldercare_coverage.facilities.FacilityRowWarning` (rows of a facility file
+    the run read excluded) is neither: every such row is in the result's accounting
+    (``facilities.excluded`` with category ``data``), so it is logged at INFO level only.
+    """
+    from .facilities import FacilityRowWarning
+
+    @functools.wraps(func)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> CoverageResult:
+        caught: list[warnings.WarningMessage] = []
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                # recorded whatever the filters; the caller's filters decide below what is
+                # shown (or raised) when they are emitted again
+                warnings.simplefilter("always", UserWarning)
+                result: CoverageResult = func(*args, **kwargs)
+        except BaseException:
+            with contextlib.suppress(Warning):  # the run's own error goes first
+                _emit(caught)
+            raise
+        result.summary["warnings"] = [
+            {"category": w.category.__name__, "message": str(w.message)} for w in caught
+            if issubclass(w.category, UserWarning)
+            and not issubclass(w.category, FacilityRowWarning)]
+        _emit(caught)
+        return result
+
+    def _emit(caught: list[warnings.WarningMessage]) -> None:
+        for w in caught:
+            if issubclass(w.category, FacilityRowWarning):
+                log.info("%s", w.message)
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno,
+                                       source=w.source)
+
+    return wrapper
+
+
+@_recording_warnings
 def run(
     network: str | Path | StreetNetwork | PreparedNetwork,
     facilities: str | Path | gpd.GeoDataFrame,
@@ -719,6 +822,7 @@ def run(
     title: str | None = None,
     facility_areas: bool = False,
     delivery_network: str | Path | StreetNetwork | PreparedNetwork | None = None,
+    on_stage: Callable[[str, float], None] | None = None,
 ) -> CoverageResult:
     """Compute service circles (walking and meal delivery), coverage, unit statistics and gaps.
 
@@ -756,6 +860,8 @@ def run(
         is an OSM XML or PBF file. Without one, delivery circles of the default policy are
         left out (logged, and listed in ``summary["circles_left_out"]``); circles asked for
         by name raise :class:`~eldercare_coverage._errors.NetworkError`.
+    on_stage
+        Called as ``on_stage(stage, seconds)`` as each stage of ``summary["timing_s"]`` ends.
 
     Returns
     -------
@@ -765,9 +871,10 @@ def run(
     timing: dict[str, float] = {}
 
     def lap(stage: str, since: float) -> float:
-        now = time.perf_counter()
-        timing[stage] = now - since
+        timing[stage] = (now := time.perf_counter()) - since
         log.info("%s: %.2f s", stage, timing[stage])
+        if on_stage is not None:
+            on_stage(stage, timing[stage])
         return now
 
     policy = (policy or default_policy()).select(circles)
@@ -786,7 +893,7 @@ def run(
     people = place_population(prepared, pop, opts, delivery=delivery)
     classes = classify_cells(people.cells, units, net.crs, density_rule=any(
         c.class_bound or c.mode == "delivery" for c in policy.circles))
-    modes = {} if delivery is None else {"delivery": delivery_mode(delivery, classes)}
+    modes = {} if delivery is None else {"delivery": delivery_mode(delivery, classes, policy)}
     t = lap("population", t)
     fields = measure_fields(prepared, placed, people, modes=modes)
     t = lap("distances", t)
@@ -799,8 +906,8 @@ def run(
     cell_meals = _cell_meals(policy, placed, people, fields, classes)
     meal_summary: dict[str, Any] = {}
     if cell_meals is not None:
-        unit_table, meal_summary = _community_meals(policy, placed, measures, cells,
-                                                    unit_table, cell_meals)
+        unit_table, meal_summary = _community_meals(
+            policy, placed, measures, cells, unit_table, cell_meals, people=people, fields=fields)
     t = lap("units", t)
     gaps = gap_areas(cells, policy, net.crs, counted=measures.counted)
     for row in measures.circles:
@@ -814,8 +921,7 @@ def run(
     if left_out:
         summary["circles_left_out"] = left_out
     summary.update(meal_summary)
-    if delivery is not None:
-        summary["delivery_network"] = _delivery_summary(modes["delivery"])
+    summary.update(_delivery_summary(modes))
     timing["total"] = time.perf_counter() - t0
     summary["timing_s"] = {k: round(v, 3) for k, v in timing.items()}
 
@@ -846,7 +952,8 @@ def run(
         catchments=out(drawn.catchments),
         rings=out(drawn.rings),
         facility_areas=None if drawn.facility_areas is None else out(drawn.facility_areas),
-        meta={"title": title or "", "inputs": inputs, "network": net},
+        meta={"title": title or "", "inputs": inputs, "network": net, "state": RunState(
+            prepared, placed, people, fields, classes, modes, opts, policy)},
     )
 
 
@@ -857,7 +964,7 @@ def _kitchen_columns(table: gpd.GeoDataFrame, policy: Policy, placed: PlacedFaci
     names = [c.name for c in policy.circles if c.mode == "delivery"]
     if not names:
         return
-    people_of = np.asarray(_delivery_catchment(policy, measures, cells))
+    people_of = np.broadcast_to(_delivery_catchment(policy, measures, cells), len(table))
     kitchen = np.zeros(len(table), dtype=bool)
     for lim in placed.circles:
         if lim.mode == "delivery":
@@ -870,17 +977,31 @@ def _kitchen_columns(table: gpd.GeoDataFrame, policy: Policy, placed: PlacedFaci
             kitchen & (people_of > 0), 100.0 * meals / people_of, np.nan)
 
 
-def _delivery_summary(mode: ModeNetwork) -> dict[str, Any]:
-    """The delivery network and the settings its costs came from, for ``summary.json``."""
+def _delivery_summary(modes: dict[str, ModeNetwork]) -> dict[str, Any]:
+    """``summary.json``'s ``delivery_network`` entry: the delivery network, the rule of the
+    ways its vehicle uses, the speeds table and the settings its costs came from (nothing
+    without a delivery network)."""
+    from .delivery import DELIVERY_RULES
+
+    if "delivery" not in modes:
+        return {}
+    mode = modes["delivery"]
     net = mode.prepared.network
     oneway = net.edge_oneway if net.edge_oneway is not None else np.zeros(net.n_edges)
-    return {"profile": _settings.delivery_profile, "nodes": net.n_nodes, "edges": net.n_edges,
-            "length_km": float(net.edge_length_m.sum() / 1000),
-            "oneway_edges": int((oneway != 0).sum()),
-            "max_speed_kph": (float(_settings.ebike_max_kph)
-                              if _settings.delivery_profile == "ebike" else None),
-            "courier_walk_speed_m_s": float(_settings.courier_walk_speed_m_s),
-            "junction_delay_s": float(_settings.delivery_junction_delay_s)}
+    profile = mode.speeds.profile if mode.speeds is not None else _settings.delivery_profile
+    pushed = (np.asarray(net.edge_dismount, dtype=bool) if net.edge_dismount is not None
+              else np.zeros(net.n_edges, dtype=bool))
+    return {"delivery_network": {
+        "profile": profile, "rule": DELIVERY_RULES.get(profile, ""),
+        "nodes": net.n_nodes, "edges": net.n_edges,
+        "length_km": float(net.edge_length_m.sum() / 1000),
+        "oneway_edges": int((oneway != 0).sum()),
+        "pushed_km": float(net.edge_length_m[pushed].sum() / 1000),  # footways, e-bike pushed
+        "max_speed_kph": (float(mode.speeds.max_kph) if mode.speeds is not None
+                          and np.isfinite(mode.speeds.max_kph) else None),
+        "speeds_source": mode.speeds.source if mode.speeds is not None else "",
+        "courier_walk_speed_m_s": float(_settings.courier_walk_speed_m_s),
+        "junction_delay_s": float(_settings.delivery_junction_delay_s)}}
 
 
 def _summary(policy: Policy, placed: PlacedFacilities, measures: CircleMeasures,
@@ -908,7 +1029,9 @@ def _summary(policy: Policy, placed: PlacedFacilities, measures: CircleMeasures,
             "used": int((table["status"] == "used").sum()),
             "excluded": [{"facility_id": str(r.facility_id), "name": str(r.name),
                           "type": str(r.type), "source_row": int(r.source_row),
-                          "reason": str(r.reason)} for r in excluded.itertuples()],
+                          "reason": str(r.reason),
+                          "category": r.exclusion if isinstance(r.exclusion, str) else "data"}
+                         for r in excluded.itertuples()],
             "by_type": {str(k): int(v) for k, v in
                         table[table["status"] == "used"]["type"].value_counts().items()},
         },
@@ -923,5 +1046,6 @@ def _summary(policy: Policy, placed: PlacedFacilities, measures: CircleMeasures,
         "network": {"nodes": net.n_nodes, "edges": net.n_edges,
                     "length_km": float(net.edge_length_m.sum() / 1000),
                     "components": int(net.meta.get("components", 0)), "source": net.source},
+        "warnings": [],  # filled by run() with the warnings of the run
     }
 

@@ -6,7 +6,9 @@ All GeoDataFrames are in EPSG:4326 (the output CRS). Column contract
 ``facilities``
     one row per input facility: ``facility_id``, ``name``, ``type``, ``type_label``,
     ``beds``, ``meals_per_day``, ``source_row``, ``status`` (``used``/``excluded``),
-    ``reason``, ``snap_m`` (access leg to the street, metres), Point geometry or None.
+    ``reason``, ``exclusion`` (for an excluded row: ``data``, a problem of the row itself,
+    or ``not_requested``, a kind no circle of the run uses), ``snap_m`` (access leg to the
+    street, metres), Point geometry or None.
 ``service_areas``
     one row per circle: ``circle``, ``label_zh``, ``label_en``, ``limit``, ``unit``,
     ``elderly_covered``, ``area_km2``, the dissolved area drawn from the distance field.
@@ -35,7 +37,10 @@ All GeoDataFrames are in EPSG:4326 (the output CRS). Column contract
 ``gaps``
     connected groups of unserved cells per circle: ``gap_id``, ``circle``, ``rank``
     (1 = most elderly unserved), ``elderly_unserved``, ``cells``, ``area_km2``,
-    ``town``, ``village``, ``nearest_dist`` (closest distance of its cells), geometry.
+    ``town``, ``village`` (where most of its cells lie), ``nearest_dist`` (distance of its
+    closest cell to the nearest facility) and ``nearest_dist_median`` (of its median
+    unserved elderly person: the cells' ``<name>_dist`` weighted by their unserved people;
+    NaN when that person is unreachable), both in the circle's unit; geometry.
 ``units``
     one row per unit (towns and villages) plus an ``(outside units)`` row per level when
     elderly lie outside every unit: ``unit_id``, ``name``, ``level``, ``parent_id``,
@@ -45,7 +50,10 @@ All GeoDataFrames are in EPSG:4326 (the output CRS). Column contract
     ``meal_class``, ``meal_limit_min``, ``meal_kitchen_min_median``,
     ``meal_share_within``, ``meal_reached``, ``meal_facility_inside``; geometry.
 ``summary``
-    the dict written to ``summary.json``.
+    the dict written to ``summary.json``: besides DESIGN.md's keys, each entry of
+    ``facilities.excluded`` has a ``category`` (``data`` or ``not_requested``, as the
+    ``exclusion`` column), and ``warnings`` lists the warnings of the run
+    (``category``: the warning class's name, ``message``).
 """
 
 from __future__ import annotations

@@ -81,9 +81,14 @@ class Settings:
         ``~/.cache/eldercare-coverage``); see :mod:`eldercare_coverage.network_cache`.
     delivery_profile
         The meal-delivery vehicle: ``"ebike"`` (the electric delivery bike most services
-        use: the e-bike rule :func:`eldercare_coverage.osm_rules.rideable`, one-way streets
-        with ``oneway:bicycle``, at most ``ebike_max_kph``) or ``"van"`` (drivable roads).
-        Class speeds per profile are ``coverage/data/delivery_speeds.csv``.
+        use: the e-bike rule :func:`eldercare_coverage.osm_rules.rideable`, which rides
+        ``highway=path`` and pushes along footways; one-way streets with
+        ``oneway:bicycle``; at most ``ebike_max_kph``) or ``"van"`` (drivable roads,
+        motorways included, no tracks, paths or footways; one-way streets; the van's class
+        speeds with no top speed but ``maxspeed``). Both rules in words:
+        :data:`eldercare_coverage.delivery.DELIVERY_RULES`. Class speeds per profile are the
+        policy's ``delivery_speeds.csv`` (shipped: ``coverage/data/delivery_speeds.csv``).
+        The network cache keeps one delivery network per profile.
     ebike_max_kph
         Top speed of a delivery e-bike, km/h: 25, the national limit of GB 17761-2018.
     courier_walk_speed_m_s

@@ -4,6 +4,7 @@ exact lines the user reads (the table is tests/bad_inputs.py; docs/bad_inputs.md
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from eldercare_coverage.cli import main
 from .bad_inputs import BND, CASES, FAC, NET, POP
 
 ROOT = Path(__file__).resolve().parents[1]
+STAGE_LINE = re.compile(r"  \S.* +\d+\.\d s")  # the CLI's line per finished stage
 
 
 def _argv(case, tmp: Path) -> list[str]:
@@ -41,7 +43,11 @@ def test_bad_input_gives_the_exact_message(case, tmp_path, capsys):
     for line in case.lines:
         assert line.replace("{tmp}", str(tmp_path)) in err, "\n".join(err)
     if case.code:
-        assert err[0].startswith("error: ")  # one message, no traceback
+        # one message after the lines of the stages that finished, no traceback
+        first = next(i for i, line in enumerate(err) if line.startswith("error: "))
+        assert all(STAGE_LINE.fullmatch(line) for line in err[:first]), err
+        assert sum(line.startswith("error: ") for line in err) == 1, err
+        assert not any("Traceback" in line for line in err), err
 
 
 def test_boundaries_file_is_the_demo_one():

@@ -345,12 +345,18 @@ def test_the_map_draws_offline_with_no_errors(chromium: Chromium, demo_out: Path
     legend = drawn["legend"]
     assert f"{summary['elderly_total']:,.0f}" in legend
     used, excluded = summary["facilities"]["used"], len(summary["facilities"]["excluded"])
-    assert f"{used:,} used" in legend and f"{excluded:,} excluded" in legend
+    assert f"使用 {used:,} 个" in legend and f"未使用 {excluded:,} 个" in legend
+    # each circle's rate on its row, the plan's own name under it (Chinese by default)
     for circle in summary["circles"]:
         rate = f"{100 * circle['coverage_rate']:.1f} %"
-        assert re.search(re.escape(rate) + r"[^\n]*\n\s*" + re.escape(circle["name"]) + ":",
+        assert re.search(re.escape(rate) + r"[^\n]*\n\s*规划：" + re.escape(circle["label_zh"]),
                          legend), (rate, circle["name"])
-    counts = [int(n) for label in drawn["controlLabels"] if label.startswith("设施")
+    # a planner reads limits in metres and minutes, never the internal identifiers
+    labels = drawn["controlLabels"]
+    assert "服务圈：1500米实际步行距离（老年人步速0.9米/秒约28分钟）" in labels, labels
+    assert "服务圈：15分钟步行圈（老年人步速0.9米/秒，约810米）" in labels, labels
+    assert not [text for text in labels + [legend] if re.search(r"walk_|home_500m|meal_", text)]
+    counts = [int(n) for label in labels if label.startswith("设施")
               for n in re.findall(r"\((\d+)\)$", label)]
     assert sum(counts) == used
 
@@ -367,10 +373,10 @@ def test_a_click_on_the_map_shows_the_cell_of_the_geopackage(
     popup = chromium.evaluate(_CLICK % (centre.y, centre.x))
     chromium.screenshot(artefacts / "map-click.png")
     assert popup is not None, "no popup opened on the most populated cell"
-    assert f"格网 cell {cell['cell_id']}" in popup
-    assert f"elderly 60+: {cell['elderly']:,.1f}" in popup
+    assert f"格网 {cell['cell_id']}" in popup
+    assert f"老年人（60岁及以上）: {cell['elderly']:,.1f}" in popup
     dist = cell["walk_1500m_dist"]
-    assert (f"{dist:,.0f} m" if math.isfinite(dist) else "unreachable") in popup
+    assert (f"{dist:,.0f} m" if math.isfinite(dist) else "不可达") in popup
 
 
 @pytest.mark.slow
@@ -394,6 +400,12 @@ def test_the_report_opens_offline_with_the_summary_numbers(
     for circle in summary["circles"]:
         assert re.search(rf"{100 * circle['coverage_rate']:.1f}\s?%", numbers), circle["name"]
         assert shown(circle["elderly_covered"]), circle["name"]
+    # the coverage map and the charts are inline pictures, decoded and laid out
+    pictures = chromium.evaluate("[...document.images].map(i => [i.src.slice(0, 22), "
+                                 "i.complete && i.naturalWidth, i.getBoundingClientRect().width])")
+    assert len(pictures) == 3, pictures
+    assert all(src == "data:image/png;base64," and width > 300 and shown_width > 300
+               for src, width, shown_width in pictures), pictures
 
 
 def main(argv: list[str]) -> int:

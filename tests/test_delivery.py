@@ -4,6 +4,7 @@ travel times (tests/_reference.py, independent of the engine)."""
 
 from __future__ import annotations
 
+import functools
 import math
 
 import geopandas as gpd
@@ -347,3 +348,179 @@ def test_delivery_network_through_the_cache(tmp_path):
     np.testing.assert_array_equal(again.edge_oneway, first.edge_oneway)
     np.testing.assert_array_equal(again.edge_maxspeed_kph, first.edge_maxspeed_kph)
     np.testing.assert_array_equal(again.edge_u, first.edge_u)
+
+
+# --- the van and the e-bike on one hand-drawn OSM network --------------------------------
+# node: (metres east, metres north) of the kitchen K, in UTM zone 51N
+VAN_NODES = {1: (0, 0), 2: (3000, 0), 3: (0, 3000), 4: (3000, 3000), 5: (0, -500),
+             6: (3000, -500), 7: (0, 3500)}
+K, D = 1, 2  # the kitchen and the door
+VAN_WAYS = [
+    (101, [1, 2], {"highway": "motorway", "oneway": "yes"}),
+    (102, [1, 3], {"highway": "residential"}),
+    (103, [3, 4], {"highway": "residential"}),
+    (104, [4, 2], {"highway": "residential"}),
+    (105, [1, 5], {"highway": "footway"}),
+    (106, [5, 6], {"highway": "path"}),
+    (107, [6, 2], {"highway": "path"}),
+    (108, [3, 7], {"highway": "residential"}),  # a dead end: the walking network is no ring
+]
+
+
+def _van_osm(tmp_path):
+    """Three ways from the kitchen K to the door D (metres east and north of K)::
+
+        7 (0, 3500)
+        |
+        3 (0, 3000) ---- residential 3000 m ---- 4 (3000, 3000)
+        |                                        |
+        residential 3000 m                       residential 3000 m
+        |                                        |
+        K (0, 0) ==== motorway 3000 m, one way ==> D (3000, 0)
+        |                                        |
+        footway 500 m                            path 500 m
+        |                                        |
+        5 (0, -500) ------- path 3000 m -------- 6 (3000, -500)
+    """
+    from pyproj import Transformer
+
+    to_wgs = Transformer.from_crs(UTM, 4326, always_xy=True)
+    nodes = "\n".join(
+        f'<node id="{i}" lat="{lat:.10f}" lon="{lon:.10f}" version="1"/>'
+        for i, (x, y) in VAN_NODES.items()
+        for lon, lat in [to_wgs.transform(X0 + x, Y0 + y)])
+    ways = "\n".join(
+        f'<way id="{w}" version="1">' + "".join(f'<nd ref="{n}"/>' for n in refs)
+        + "".join(f'<tag k="{k}" v="{v}"/>' for k, v in tags.items()) + "</way>"
+        for w, refs, tags in VAN_WAYS)
+    path = tmp_path / "van.osm"
+    path.write_text(OSM_XML.format(nodes=nodes, ways=ways), encoding="utf-8")
+    return path
+
+
+def _node_times(net, costs, src, tgt):
+    xy = {int(i): net.node_xy[k] - [X0, Y0] for k, i in enumerate(net.node_id)}
+    return _times(net, costs, [xy[src]], [xy[tgt]])[0]
+
+
+def _with_profile(profile, func):
+    before = settings.delivery_profile
+    settings.delivery_profile = profile
+    try:
+        return func()
+    finally:
+        settings.delivery_profile = before
+
+
+def test_van_and_ebike_minutes_on_hand_drawn_osm(tmp_path):
+    """Rural speeds. The e-bike may not use the motorway: it pushes along the footway
+    (500 m at 1.2 m/s = 416.67 s) and rides the paths (3500 m at 12 km/h = 1050 s):
+    1466.67 s = 24.44 min each way (the residential loop, 9000 m at 18 km/h = 1800 s, is
+    longer). The van takes the motorway K -> D (3000 m at 90 km/h = 120 s = 2 min), may not
+    use the footway or the paths, and must come back D -> K round the residential loop
+    against the one-way motorway (9000 m at 25 km/h = 1296 s = 21.6 min); urban speeds:
+    60 km/h on the motorway, 180 s."""
+    path = _van_osm(tmp_path)
+    ebike = load_network(path, mode="delivery", to_crs=UTM)
+    van = _with_profile("van", lambda: load_network(path, mode="delivery", to_crs=UTM))
+    rural = np.zeros(ebike.n_edges, dtype=bool)
+    ebike_costs = delivery_costs(ebike, urban=rural, speeds=read_delivery_speeds(profile="ebike"))
+    approx = functools.partial(pytest.approx, rel=1e-5)  # OSM keeps 7 decimals: about 1 cm
+    assert _node_times(ebike, ebike_costs, K, D) == approx(500 / 1.2 + 3500 / (12 / 3.6))
+    assert _node_times(ebike, ebike_costs, K, D) / 60 == approx(24.4444)
+    assert _node_times(ebike, ebike_costs, D, K) == approx(1466.667)
+    assert set(ebike.node_id.tolist()) == {1, 2, 3, 4, 5, 6, 7}
+    assert int(ebike.edge_dismount.sum()) == 1  # the footway
+    # the van: the motorway and the residential loop only
+    assert set(van.node_id.tolist()) == {1, 2, 3, 4, 7} and van.n_edges == 5
+    van_speeds = read_delivery_speeds(profile="van")
+    rural = np.zeros(van.n_edges, dtype=bool)
+    van_costs = delivery_costs(van, urban=rural, speeds=van_speeds)
+    assert _node_times(van, van_costs, K, D) == approx(120.0)
+    assert _node_times(van, van_costs, D, K) == approx(1296.0)
+    urban = delivery_costs(van, urban=~rural, speeds=van_speeds)
+    assert _node_times(van, urban, K, D) == approx(180.0)
+    # no 25 km/h cap on the van; the e-bike's speeds are capped
+    assert van_speeds.max_kph == math.inf and read_delivery_speeds(profile="ebike").max_kph == 25
+
+
+def _kitchen_at(x, y, fid="K1", meals=50.0, kind="central_kitchen"):
+    pts = gpd.GeoSeries(shapely.points([[X0 + x, Y0 + y]]), crs=UTM).to_crs(4326)
+    return gpd.GeoDataFrame({
+        "facility_id": [fid], "name": [fid], "type": [kind], "beds": [np.nan],
+        "meals_per_day": [meals], "lon": pts.x.to_numpy(), "lat": pts.y.to_numpy(),
+        "source_row": [2], "status": ["ok"], "reason": [""]}, geometry=pts.to_numpy(), crs=4326)
+
+
+def test_van_profile_through_the_run(tmp_path):
+    """The whole run with ``settings.delivery_profile = "van"``: a kitchen at K, one small
+    cell centred on D (no boundaries: the area is urban by its density). The van: the
+    motorway at the urban 60 km/h, 3000 m = 180 s = 3 min; the e-bike: the footway pushed
+    (416.67 s) and the paths at the urban 10 km/h (3500 m = 1260 s): 27.94 min."""
+    path = _van_osm(tmp_path)
+    cells = gpd.GeoDataFrame({"cell_id": [0], "row": [-1], "col": [-1], "elderly": [10.0]},
+                             geometry=[shapely.box(X0 + 2998, Y0 - 2, X0 + 3002, Y0 + 2)],
+                             crs=UTM)
+    kitchen = _kitchen_at(0, 0)
+    circles = ["meal_urban_15min", "meal_rural_30min"]
+    van = _with_profile("van", lambda: run(path, kitchen, cells, circles=circles))
+    ebike = run(path, kitchen, cells, circles=circles)
+    assert van.population["meal_urban_15min_dist"].iat[0] == pytest.approx(3.0, rel=1e-5)
+    assert ebike.population["meal_urban_15min_dist"].iat[0] == pytest.approx(
+        (500 / 1.2 + 3500 / (10 / 3.6)) / 60, rel=1e-5)
+    assert van.summary["delivery_network"]["profile"] == "van"
+    assert van.summary["delivery_network"]["max_speed_kph"] is None
+    assert "van" in van.summary["delivery_network"]["rule"]
+    rule = ebike.summary["delivery_network"]["rule"]
+    assert "paths" in rule and "pushes along footways" in rule
+    assert ebike.summary["delivery_network"]["pushed_km"] == pytest.approx(0.5, rel=1e-5)
+    c = {x["name"]: x for x in van.summary["circles"]}
+    assert c["meal_urban_15min"]["elderly_covered"] == pytest.approx(10.0)
+    assert {x["name"]: x for x in ebike.summary["circles"]}["meal_urban_15min"][
+        "elderly_covered"] == 0.0
+
+
+def test_meal_capacity_per_unit_by_hand():
+    """A rural road 4000 m long, kitchen K1 (100 meals a day) at x = 0 and K2 (60) at
+    x = 4000; four one-pixel cells 6 m off the road at x = 500 (10 elderly), 1500 (30),
+    2500 (20), 3500 (40), all within 30 minutes; each goes to its nearer kitchen: K1 serves
+    40 (10 + 30), K2 60 (20 + 40). Village A (x < 1000) holds the first cell, village B the
+    other three. K1's 100 meals split 10 : 30 over A and B: A gets 25, B 75 + K2's 60 =
+    135; 25 + 135 = 160, every kitchen's meals. Per 100 elderly: A 25 / 10 = 250,
+    B 135 / 90 = 150."""
+    net = _delivery([[0, 0], [4000, 0]], [0], [1], highway=["residential"])
+    xs, people = [500, 1500, 2500, 3500], [10.0, 30.0, 20.0, 40.0]
+    cells = gpd.GeoDataFrame(
+        {"cell_id": range(4), "row": [-1] * 4, "col": [-1] * 4, "elderly": people},
+        geometry=[shapely.box(X0 + x - 2, Y0 + 4, X0 + x + 2, Y0 + 8) for x in xs], crs=UTM)
+    villages = gpd.GeoDataFrame(
+        {"unit_id": ["A", "B"], "name": ["甲村", "乙村"], "level": ["village", "village"],
+         "parent_id": [None, None], "urban_rural_code": pd.array([220, 220], dtype="Int64"),
+         "urban_rural": ["rural", "rural"]},
+        geometry=[shapely.box(X0 - 500, Y0 - 500, X0 + 1000, Y0 + 500),
+                  shapely.box(X0 + 1000, Y0 - 500, X0 + 4500, Y0 + 500)], crs=UTM)
+    kitchens = pd.concat([_kitchen_at(0, 0, "K1", 100.0), _kitchen_at(4000, 0, "K2", 60.0)],
+                         ignore_index=True)
+    kitchens["source_row"] = [2, 3]
+    res = run(net, kitchens, cells, villages, delivery_network=net,
+              circles=["meal_urban_15min", "meal_rural_30min"])
+    f = res.facilities.set_index("facility_id")
+    assert f["delivery_elderly"].to_dict() == pytest.approx({"K1": 40.0, "K2": 60.0})
+    u = res.units.set_index("name")
+    assert u.loc["甲村", "meal_capacity_per_day"] == pytest.approx(25.0)
+    assert u.loc["乙村", "meal_capacity_per_day"] == pytest.approx(135.0)
+    assert u.loc["甲村", "meals_per_100_elderly"] == pytest.approx(250.0)
+    assert u.loc["乙村", "meals_per_100_elderly"] == pytest.approx(150.0)
+    assert u["meal_capacity_per_day"].sum() == pytest.approx(
+        res.summary["meal_capacity"]["meals_per_day"])
+
+
+def test_a_delivery_circle_of_a_class_absent_serves_no_one():
+    """Without boundaries the area is urban (its density): a run of the rural circle alone
+    counts no cell, so the kitchen's catchment is empty and no unit gets its meals."""
+    net, cells, _, kitchen = _road_and_villages()
+    res = run(net, kitchen, cells, delivery_network=net, circles=["meal_rural_30min"])
+    assert res.facilities["delivery_elderly"].tolist() == [0.0]
+    assert res.summary["meal_capacity"]["elderly_in_catchments"] == 0.0
+    assert res.summary["meal_capacity"]["meals_per_100_elderly"] is None
+    assert res.units["meal_capacity_per_day"].isna().all()

@@ -84,7 +84,10 @@ def test_elderly_totals_are_conserved(demo_out, layers):
     summary = json.loads((demo_out / "summary.json").read_text(encoding="utf-8"))
     assert summary["elderly_total"] == pytest.approx(raster_total, rel=1e-4)
     assert layers["population"]["elderly"].sum() == pytest.approx(raster_total, rel=1e-4)
-    units = pd.read_csv(demo_out / "units.csv", dtype={"unit_id": str})
+    # the GeoPackage keeps the unrounded people; units.csv shows whole people (row by row)
+    units = layers["units"]
+    rounded = pd.read_csv(demo_out / "units.csv", dtype={"unit_id": str})
+    assert (rounded["elderly"] == units["elderly"].round()).all()
     for level, rows in units.groupby("level"):
         assert rows["elderly"].sum() == pytest.approx(raster_total, rel=1e-4), level
     for c in summary["circles"]:

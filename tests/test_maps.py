@@ -64,6 +64,18 @@ CIRCLES = (  # name, limit, unit, label_zh
     ("walk_20min", 20.0, "min", "步行20分钟"),
 )
 TYPES = ("community_center", "nursing_home", "town_center", "canteen")
+#: What a planner reads for each circle (written out by hand from the limits at 0.9 m/s:
+#: 1500 m / 54 m per minute = 27.8 min, 500 m = 9.3 min, 15 min = 810 m, 20 min = 1080 m).
+LABELS = {
+    "zh": {"walk_1500m": "1500米实际步行距离（老年人步速0.9米/秒约28分钟）",
+           "walk_15min": "15分钟步行圈（老年人步速0.9米/秒，约810米）",
+           "home_500m": "500米实际步行距离（老年人步速0.9米/秒约9分钟）",
+           "walk_20min": "20分钟步行圈（老年人步速0.9米/秒，约1,080米）"},
+    "en": {"walk_1500m": "1500 m of real walking distance (≈28 min at 0.9 m/s)",
+           "walk_15min": "15-minute walk at 0.9 m/s (≈810 m)",
+           "home_500m": "500 m of real walking distance (≈9 min at 0.9 m/s)",
+           "walk_20min": "20-minute walk at 0.9 m/s (≈1,080 m)"},
+}
 
 
 def _limit_m(limit: float, unit: str) -> float:
@@ -324,13 +336,15 @@ def test_county_map_stays_under_10_mb(county_map: tuple[folium.Map, str, int]):
     assert size < 10e6
     assert "leaflet" in html.lower()
     layers = _layer_names(m)
-    assert layers[:2] == ["老年人口 Elderly (60+) per cell",
-                          "距离 Distance to nearest facility: walk_1500m"]
-    assert layers[2] == "距离圈层 Distance rings: walk_rings"
-    for name, limit, unit, _ in CIRCLES:  # one area per circle, in the page as it is listed
-        assert layers.count(f"服务圈 Service area: {name} ({limit:g} {unit})") == 1
-        assert _in_page(f"服务圈 Service area: {name} ({limit:g} {unit})", html)
-    assert not [name for name in layers if "Facility areas" in name]  # the run made none
+    words = LABELS["zh"]
+    assert layers[:2] == ["老年人口（每格网）", f"到最近设施的距离：{words['walk_1500m']}"]
+    assert layers[2] == "距离圈层：步行距离圈层（500/1000/1500米）"
+    for name, *_ in CIRCLES:  # one area per circle, in the page as it is listed
+        assert layers.count(f"服务圈：{words[name]}") == 1
+        assert _in_page(f"服务圈：{words[name]}", html)
+    assert not [name for name in layers if "各设施服务区" in name]  # the run made none
+    # the plan's words, never the internal identifiers
+    assert not [name for name in layers if re.search(r"walk_|home_|_rings", name)], layers
 
 
 def test_grid_image_spans_the_cells_in_wgs84(county: CoverageResult,
@@ -463,11 +477,11 @@ def test_a_cell_smaller_than_a_pixel_still_shows():
 
 def test_catchments_stay_out_and_facility_areas_come_in_when_made(small: CoverageResult):
     made = _layer_names(make_map(small))
-    assert [name for name in made if "Facility areas" in name] == [
-        f"各设施服务区 Facility areas: {name}" for name, _, _, _ in CIRCLES]  # the run made them
+    assert [name for name in made if "各设施服务区" in name] == [
+        f"各设施服务区：{LABELS['zh'][name]}" for name, _, _, _ in CIRCLES]  # the run made them
     bare = _with(small, facility_areas=None)
     html = make_map(bare).get_root().render()
-    assert "Facility areas" not in html
+    assert "各设施服务区" not in html
     # catchments are never drawn: the page is as long with as without them (ids are fixed-size)
     no_catchments = _with(bare, catchments=small.catchments.iloc[:0])
     assert len(make_map(no_catchments).get_root().render()) == len(html)
@@ -487,10 +501,11 @@ def test_maps_compose_and_circles_can_be_chosen(small: CoverageResult):
     assert make_map(small, m=m, circles=["home_500m"]) is m
     html = m.get_root().render()
     layers = _layer_names(m)
-    assert "服务圈 Service area: home_500m (500 m)" in layers
-    assert not [name for name in layers if "walk_1500m" in name]
-    assert "距离 Distance to nearest facility: home_500m" in layers
-    assert _in_page("距离 Distance to nearest facility: home_500m", html)
+    assert f"服务圈：{LABELS['zh']['home_500m']}" in layers
+    assert not [name for name in layers
+                if LABELS["zh"]["walk_1500m"] in name or "walk_1500m" in name]
+    assert f"到最近设施的距离：{LABELS['zh']['home_500m']}" in layers
+    assert _in_page(f"到最近设施的距离：{LABELS['zh']['home_500m']}", html)
     with pytest.raises(ValueError, match="unknown circle"):
         make_map(small, circles=["no_such_circle"])
 
@@ -581,23 +596,24 @@ def test_the_page_script_finds_cells_and_draws_polygons(small: CoverageResult, t
                           capture_output=True, timeout=120, check=True)
     answer = json.loads(done.stdout)
     for at, popup in zip(picks, answer["answers"], strict=False):
-        assert f"格网 cell {pop['cell_id'].iloc[at]}</b>" in popup
-        assert f"elderly 60+: <b>{pop['elderly'].iloc[at]:,.1f}</b>" in popup
+        assert f"格网 {pop['cell_id'].iloc[at]}</b>" in popup
+        assert f"老年人（60岁及以上）: <b>{pop['elderly'].iloc[at]:,.1f}</b>" in popup
+        assert LABELS["zh"]["walk_1500m"] in popup and "walk_1500m</b>" not in popup
         dist = pop["walk_1500m_dist"].iloc[at]
-        assert (f"{dist:,.0f} m" if np.isfinite(dist) else "unreachable") in popup
+        assert (f"{dist:,.0f} m" if np.isfinite(dist) else "不可达") in popup
     assert answer["answers"][len(picks):] == [None, None]
     # the polygons the page decodes are the simplified ones, to 1e-6 degrees
     drawn = {feature["properties"]["tip"]: shapely.geometry.shape(feature["geometry"])
              for data in answer["geojsons"] for feature in data["features"]}
     # gap areas carry their numbers; the page writes their tooltips
     gap = small.gaps.iloc[0]
-    assert (f"<b>gap #1</b> (walk_1500m)<br>{html_helpers.num(gap['elderly_unserved'])} elderly "
-            f"unserved in 4 cells, 0.04 km²<br>城东街道 村0-0<br>nearest facility from its "
-            "closest cell 最近设施 1,800 m") in drawn
+    assert (f"<b>缺口 #1</b>（{LABELS['zh']['walk_1500m']}）<br>"
+            f"{html_helpers.num(gap['elderly_unserved'])} 名老年人未覆盖，4 个格网，0.04 km²<br>"
+            "城东街道 村0-0<br>最近设施（最近格网） 1,800 m") in drawn
     areas = small.service_areas
-    for name, limit, unit, _ in CIRCLES:
-        (geom,) = [g for tip, g in drawn.items() if f"{name}: {limit:g} {unit}<br>elderly covered"
-                   in tip]
+    for name, *_ in CIRCLES:
+        (geom,) = [g for tip, g in drawn.items()
+                   if tip.startswith(f"<b>{LABELS['zh'][name]}</b><br>")]
         expected = leaflet_module.display_geometries(
             areas[areas["circle"] == name], simplify_m=maps.SIMPLIFY_M,
             metric_crs=small.population.estimate_utm_crs())[0]
@@ -699,7 +715,8 @@ def test_amap_draws_every_overlay_in_gcj02(small: CoverageResult):
     areas = small.service_areas
     metric = small.population.estimate_utm_crs()
     (packed,) = [p for p in _packed(gcj_html, "scale") if p.get("features")
-                 and "walk_1500m: 1500 m<br>elderly covered" in p["features"][0]["p"].get("tip", "")]
+                 and p["features"][0]["p"].get("tip", "").startswith(
+                     f"<b>{LABELS['zh']['walk_1500m']}</b><br>")]
     ring = _decode(packed["features"][0]["g"][0][0], packed["scale"])
     expected = leaflet_module.display_geometries(
         areas[areas["circle"] == "walk_1500m"], simplify_m=maps.SIMPLIFY_M, metric_crs=metric)[0]
@@ -729,7 +746,7 @@ def test_tile_base_layers_and_their_errors(small: CoverageResult):
     assert _addresses(osm) - LEAFLET_ADDRESSES == {basemap_module.OSM_URL,
                                                    "https://www.openstreetmap.org/copyright"}
     # the offline base layer stays in the control as the other choice
-    assert "Streets and outlines (offline)" in osm
+    assert _in_page("底图：街道与边界（离线）", osm)
     with pytest.raises(BasemapError, match="needs a key.*tianditu_key"):
         make_map(small, basemap="tianditu")
     with pytest.raises(ValueError, match="'google'.*none, osm, tianditu, amap"):
@@ -814,10 +831,36 @@ def test_legend_reads_as_a_planner_speaks(small: CoverageResult):
     legend = html[html.index("<div id='ec-legend'"):]
     legend = legend[: legend.index("</details></div>")]
     for c in small.summary["circles"]:
-        assert f"{100 * c['coverage_rate']:.1f} %" in legend and c["label_zh"] in legend
-    # minutes said in metres at the walking speed
-    assert "walk_15min: 15 min ≈ 810 m at 0.9 m/s" in legend
+        # the rate, the circle's limit in metres and minutes, and the plan's own name
+        assert (f"<b>{100 * c['coverage_rate']:.1f} %</b> {LABELS['zh'][c['name']]}<br>"
+                in legend), c["name"]
+        assert c["label_zh"] in legend
+    assert "walk_" not in legend and "home_500m" not in legend
+    english = make_map(small, lang="en").get_root().render()
+    english = english[english.index("<div id='ec-legend'"):]
+    for name, label in LABELS["en"].items():
+        assert label in english, name
+    assert "Facilities: " in english and "设施" not in english
     # elderly classes one per row, so their labels cannot run into each other
     edges = maps._elderly_edges(small.population["elderly"].to_numpy(dtype=float))
     for k in range(edges.size - 1):
         assert f"</span>{edges[k]:g} – {edges[k + 1]:g}</div>" in legend
+
+
+def test_layer_names_are_the_plans_words_in_either_language(small: CoverageResult):
+    """The layer control names each circle by its limit in metres and minutes, in Chinese
+    (the default) or English, never by its internal identifier; other words follow."""
+    for lang, area, gap, towns in (("zh", "服务圈：", "服务缺口：", "乡镇街道"),
+                                   ("en", "Service area: ", "Gap areas: ",
+                                    "Towns and subdistricts")):
+        m = make_map(small, lang=lang)
+        layers = _layer_names(m)
+        for name, *_ in CIRCLES:
+            assert f"{area}{LABELS[lang][name]}" in layers, (lang, name)
+        assert f"{gap}{LABELS[lang]['walk_1500m']}" in layers
+        assert towns in layers
+        assert not [n for n in layers if re.search(r"walk_\d|home_500m|walk_rings", n)], layers
+    english = make_map(small, lang="en").get_root().render()
+    assert '"cell": "cell"' in english or '"cell":"cell"' in english  # the popup's words
+    with pytest.raises(ValueError, match="lang was 'fr'"):
+        make_map(small, lang="fr")

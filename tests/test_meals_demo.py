@@ -121,3 +121,21 @@ def test_without_boundaries_each_person_is_in_one_kitchen_catchment():
     own = next(c for c in result.summary["circles"] if cls[0] in c["unit_classes"])
     assert delivered <= total + 1e-6
     assert delivered == pytest.approx(own["elderly_covered"], rel=1e-9)
+
+
+def test_units_share_the_kitchens_meals(demo_meals):
+    """Each level of units.csv holds every meal of the kitchens with a delivery catchment
+    (their meals are shared over the units where their catchments' elderly live), and
+    meals per 100 elderly is the unit's capacity over its elderly."""
+    summary, _, _, units, out = demo_meals
+    fac = gpd.read_file(out / "coverage.gpkg", layer="facilities")
+    kitchens = fac[pd.to_numeric(fac["delivery_elderly"], errors="coerce") > 0]
+    meals = pd.to_numeric(kitchens["meals_per_day"], errors="coerce").sum()
+    assert meals == pytest.approx(summary["meal_capacity"]["meals_per_day"]) and meals > 0
+    for level, rows in units.groupby("level"):
+        assert rows["meal_capacity_per_day"].sum() == pytest.approx(meals), level
+    with_people = units[units["elderly"] > 0]  # units.csv rounds elderly to whole people
+    assert np.allclose(with_people["meals_per_100_elderly"],
+                       100 * with_people["meal_capacity_per_day"] / with_people["elderly"],
+                       rtol=2e-3)
+    assert (units["meal_capacity_per_day"] > 0).sum() > 5
