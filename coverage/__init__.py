@@ -8,6 +8,9 @@ nothing else):
 - :func:`load_network`, :func:`network_from_graph` -- street networks in metres
 - :func:`read_facilities`, :func:`read_population_raster`, :func:`read_boundaries`
 - :func:`default_policy`, :func:`read_policy` -- service circles as data
+- :func:`select_sites` -- where new facilities close the most gap (a
+  :class:`~eldercare_coverage.siting.SiteSelection`); :func:`write_sites`,
+  :func:`sites_to_facilities`, :func:`make_site_map` -- its files, rows and map
 - :func:`write_demo_inputs` -- the embedded demo county
 - :data:`settings` -- the one settings object
 """
@@ -37,6 +40,8 @@ _LAZY = {
     "read_policy": "policy",
     "write_demo_inputs": "demo",
     "make_map": "maps",
+    "make_site_map": "site_map",
+    "write_site_map": "site_map",
     "select_sites": "siting",
     "siting_problem": "siting",
     "write_sites": "site_outputs",

@@ -317,10 +317,7 @@ def _compute(args: argparse.Namespace, policy: Policy | None, out: Path, stages:
             facilities.attrs["source"] = args.facilities
             stages.done("facility table read")
         progress = not (args.no_progress or args.quiet) and sys.stderr.isatty()
-        circles = args.circles
-        if args.command == "sites" and circles is None:
-            circles = [args.circle]  # the chosen circle only, unless asked for more
-        kwargs = dict(policy=policy, circles=circles, facilities_crs=fcrs, out_crs=args.crs,
+        kwargs = dict(policy=policy, circles=args.circles, facilities_crs=fcrs, out_crs=args.crs,
                       max_snap_m=args.max_snap_m, walk_speed_m_s=args.walk_speed,
                       progress=progress, title=title, facility_areas=args.facility_areas,
                       on_stage=stages)
@@ -338,9 +335,9 @@ def _print_result(summary: dict[str, Any], out: Path, paths: dict[str, Path],
     """The result's summary on stdout (and where the demo's inputs are)."""
     print(f"elderly people: {summary['elderly_total']:,.0f}")
     for c in summary["circles"]:
-        print(f"  {c['name']:<12} {c['limit']:g} {c['unit']:<3}  covered "
-              f"{c['elderly_covered']:>10,.0f}  ({100 * c['coverage_rate']:.1f} %)  "
-              f"gap areas {c.get('gap_areas', 0)}")
+        limit = f"{c['limit']:g} {c['unit']}"
+        print(f"  {c['name']:<17} {limit:<8} covered {c['elderly_covered']:>10,.0f}  "
+              f"({100 * c['coverage_rate']:5.1f} %)  gap areas {c.get('gap_areas', 0)}")
     f = summary["facilities"]
     print(f"facilities: {f['total']} in, {f['used']} used, {len(f['excluded'])} excluded")
     _print_excluded(f["excluded"])

@@ -621,10 +621,20 @@ def _unit_layers(result: CoverageResult, circles: list[dict[str, Any]], draw: _D
     return groups
 
 
+def _facility_origin(row: pd.Series, lang: str) -> str:
+    """The facility's id and the row of the input it came from (none for rows made by the
+    tool, e.g. new sites: ``source_row`` below 1)."""
+    ident = esc(row["facility_id"])
+    source_row = pd.to_numeric(pd.Series([row.get("source_row")]), errors="coerce").iat[0]
+    if pd.isna(source_row) or source_row < 1:
+        return tr(lang, f"编号 {ident}", f"id {ident}")
+    return tr(lang, f"编号 {ident}，输入第 {int(source_row)} 行",
+              f"id {ident}, input row {int(source_row)}")
+
+
 def _facility_popup(row: pd.Series, type_label: str, lang: str) -> str:
     parts = [f"<b>{esc(row['name'])}</b>", esc(type_label),
-             tr(lang, f"编号 {esc(row['facility_id'])}，输入第 {esc(row.get('source_row'))} 行",
-                f"id {esc(row['facility_id'])}, input row {esc(row.get('source_row'))}")]
+             _facility_origin(row, lang)]
     for col, label in (("beds", tr(lang, "床位", "beds")),
                        ("meals_per_day", tr(lang, "日供餐", "meals/day"))):
         if col in row and pd.notna(row[col]):

@@ -64,13 +64,32 @@ def add_site_arguments(sp: argparse.ArgumentParser) -> None:
 
 
 def check_site_arguments(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    """Stop with a usage error when the model's numbers are missing."""
+    """Stop with a usage error when the model's numbers are missing or belong to another
+    model; set ``args.circles`` to the circles the runs measure (the chosen one, and any
+    others ``--circles`` asks for)."""
     if args.model in ("mclp", "capacity") and (args.k is None or args.k < 1):
         parser.error(f"--model {args.model} needs --k N, the number of new sites (N >= 1)")
     if args.model == "lscp" and args.k is not None:
         parser.error("--model lscp chooses the number of sites itself: give --target, not --k")
+    if args.target is not None and args.model != "lscp":
+        parser.error(f"--target is the coverage rate --model lscp reaches; --model "
+                     f"{args.model} takes --k")
     if args.target is not None and not 0 < args.target <= 1:
         parser.error(f"--target {args.target}: a coverage rate in (0, 1], e.g. 0.95")
+    if args.capacity is not None and args.model != "capacity":
+        parser.error("--capacity is for --model capacity")
+    if args.capacity is not None and not args.capacity > 0:
+        parser.error(f"--capacity {args.capacity}: elderly people per site, > 0")
+    if args.spacing is not None and not args.spacing > 0:
+        parser.error(f"--spacing {args.spacing}: metres between street candidates, > 0")
+    if not args.time_limit > 0:
+        parser.error(f"--time-limit {args.time_limit}: seconds, > 0")
+    # only the chosen circle is measured (and only its networks are read) unless --circles
+    # asks for more; a --circles without it gets it
+    if args.circles is None:
+        args.circles = [args.circle]
+    elif args.circle not in args.circles:
+        args.circles = [*args.circles, args.circle]
 
 
 def choose_and_measure(args: argparse.Namespace, before: CoverageResult,
@@ -91,7 +110,8 @@ def choose_and_measure(args: argparse.Namespace, before: CoverageResult,
         before, args.k, circle=args.circle, model=args.model, target=args.target,
         candidates=args.candidates, candidates_crs=args.candidates_crs,
         generate=True if args.also_streets else None,
-        spacing_m=args.spacing or DEFAULT_SPACING_M, capacity=args.capacity,
+        spacing_m=DEFAULT_SPACING_M if args.spacing is None else args.spacing,
+        capacity=args.capacity,
         facility_type=args.site_type, time_limit_s=args.time_limit)
     stages.done("sites chosen")
     state = before.meta["state"]

@@ -73,9 +73,9 @@ def sites_to_facilities(selection: SiteSelection, facility_type: str | None = No
     geometry (EPSG:4326): the schema of
     :func:`~eldercare_coverage.facilities.read_facilities`, so that
     ``pd.concat([facilities, rows])`` can be passed to
-    :func:`~eldercare_coverage.pipeline.run`. The columns ``id``, ``name``, ``type``,
-    ``lon``, ``lat``, ``beds`` (:data:`FACILITY_COLUMNS`) appended to a facility CSV
-    do the same.
+    :func:`~eldercare_coverage.pipeline.run`. To append them to a facility CSV instead,
+    rename ``facility_id`` to ``id`` and keep the columns ``id``, ``name``, ``type``,
+    ``lon``, ``lat``, ``beds`` (:data:`FACILITY_COLUMNS`).
 
     Parameters
     ----------

@@ -28,6 +28,15 @@ def _stderr_or_warnings(nb) -> list[str]:
     return found
 
 
+#: What each notebook leaves in its working folder.
+MADE = {"demo_county.ipynb": ["demo-output/map.html"],
+        "site_selection.ipynb": ["sites_map.html", "demo-output/sites.csv"]}
+
+
+def test_every_notebook_says_what_it_makes():
+    assert sorted(MADE) == sorted(p.name for p in NOTEBOOKS)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_runs_without_warnings(path, tmp_path):
@@ -42,7 +51,8 @@ def test_notebook_runs_without_warnings(path, tmp_path):
     ExecutePreprocessor(timeout=TIMEOUT_S, kernel_name="python3").preprocess(
         nb, {"metadata": {"path": str(tmp_path)}})
     assert _stderr_or_warnings(nb) == []
-    assert (tmp_path / "demo-output" / "map.html").exists()
+    for made in MADE[path.name]:
+        assert (tmp_path / made).exists(), made
     # the map is shown in the notebook (the folium map's own HTML), in the plan's words
     shown = [out for cell in nb.cells for out in cell.get("outputs", [])
              if "text/html" in out.get("data", {}) and "leaflet" in
