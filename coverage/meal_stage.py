@@ -23,7 +23,13 @@ import numpy as np
 import pandas as pd
 
 from .field import CircleLimit
-from .meals import CellMeals, community_meals, kitchen_capacity, unit_meal_capacity
+from .meals import (
+    CellMeals,
+    community_meals,
+    kitchen_capacity,
+    unit_meal_capacity,
+    unit_weights,
+)
 from .modes import ModeNetwork, UnitClasses
 from .policy import Circle, Policy
 from .settings import settings as _settings
@@ -100,10 +106,11 @@ def community_meal_columns(policy: Policy, placed: PlacedFacilities, measures: C
     meal_rows = np.flatnonzero(table["type"].isin(meal_codes).to_numpy()
                                & (table["status"] == "used").to_numpy())
     limit_by_class = {k: float(c.limit) for c, _ in reversed(delivery) for k in c.unit_classes}
+    weights = unit_weights(unit_table, cells)  # one overlay for both questions
     units, summary = community_meals(
         unit_table, cells, meals,
         placed.xy[meal_rows], reached_share=_settings.meal_reached_share,
-        limit_by_class=limit_by_class)
+        limit_by_class=limit_by_class, weights=weights)
     if delivery:
         kitchens = np.unique(np.concatenate([lim.sources for _, lim in delivery]))
         # per row (0.0 when no delivery circle counts a class present: no one to serve)
@@ -134,7 +141,7 @@ def community_meal_columns(policy: Policy, placed: PlacedFacilities, measures: C
                          else np.full(len(table), np.nan))
             served = (pd.concat(parts, ignore_index=True) if parts
                       else pd.DataFrame({"kitchen": [], "cell": [], "elderly": []}))
-            capacity = unit_meal_capacity(units, cells, served, all_meals)
+            capacity = unit_meal_capacity(units, cells, served, all_meals, weights=weights)
             units["meal_capacity_per_day"] = capacity
             elderly = units["elderly"].to_numpy(dtype=float)
             with np.errstate(invalid="ignore", divide="ignore"):

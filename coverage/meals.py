@@ -78,9 +78,19 @@ def _weighted_median(group: np.ndarray, value: np.ndarray, weight: np.ndarray,
     return np.where(np.isinf(out), np.nan, out)
 
 
+def unit_weights(units: gpd.GeoDataFrame, cells: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Area shares of the cells in every unit with a geometry: ``cell``, ``polygon`` (the
+    unit's row), ``weight`` (:func:`~eldercare_coverage.analysis.area_weights`; units of
+    one level do not overlap, so a cell's weights within a level sum to at most 1)."""
+    geoms = units.geometry.to_numpy()
+    has_geom = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    return area_weights(cells.geometry.to_numpy(), np.where(has_geom, geoms, shapely.Polygon()))
+
+
 def community_meals(
     units: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, meals: CellMeals,
     meal_xy: np.ndarray, *, reached_share: float, limit_by_class: dict[str, float],
+    weights: pd.DataFrame | None = None,
 ) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
     """Per unit the meal columns, and the community rates of the summary.
 
@@ -98,6 +108,8 @@ def community_meals(
         A unit is reached when at least this share of its elderly are within.
     limit_by_class
         The delivery limit in minutes of each unit class.
+    weights
+        The cells' area shares in the units (:func:`unit_weights`; computed when None).
 
     Returns
     -------
@@ -111,7 +123,7 @@ def community_meals(
     geoms = out.geometry.to_numpy()
     has_geom = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     elderly = cells["elderly"].to_numpy(dtype=float)
-    w = area_weights(cells.geometry.to_numpy(), np.where(has_geom, geoms, shapely.Polygon()))
+    w = unit_weights(units, cells) if weights is None else weights
     cell_i, unit_i = w["cell"].to_numpy(), w["polygon"].to_numpy()
     people = elderly[cell_i] * w["weight"].to_numpy()
     total = np.bincount(unit_i, people, minlength=n)
@@ -182,7 +194,8 @@ def kitchen_capacity(meals_per_day: np.ndarray, catchment_elderly: np.ndarray
 
 
 def unit_meal_capacity(units: gpd.GeoDataFrame, cells: gpd.GeoDataFrame,
-                       catchment: pd.DataFrame, meals_per_day: np.ndarray) -> np.ndarray:
+                       catchment: pd.DataFrame, meals_per_day: np.ndarray, *,
+                       weights: pd.DataFrame | None = None) -> np.ndarray:
     """Meals a day per unit: each kitchen's meals shared over the units in proportion to
     where its catchment's elderly live.
 
@@ -203,6 +216,8 @@ def unit_meal_capacity(units: gpd.GeoDataFrame, cells: gpd.GeoDataFrame,
         index into ``meals_per_day``) in cell ``cell`` (a row of ``cells``).
     meals_per_day
         Per kitchen, its meals a day (NaN: unknown, shares nothing).
+    weights
+        The cells' area shares in the units (:func:`unit_weights`; computed when None).
 
     Returns
     -------
@@ -241,12 +256,13 @@ def unit_meal_capacity(units: gpd.GeoDataFrame, cells: gpd.GeoDataFrame,
     levels = (units["level"].astype(str).to_numpy() if "level" in units
               else np.full(len(units), "all"))
     names = units["name"].astype(str).to_numpy() if "name" in units else np.full(len(units), "")
+    w = unit_weights(units, cells) if weights is None else weights
+    w_cell, w_unit, w_weight = (w["cell"].to_numpy(), w["polygon"].to_numpy(),
+                                w["weight"].to_numpy())
     for level in dict.fromkeys(levels):
-        rows = np.flatnonzero((levels == level) & has_geom)
-        w = area_weights(cells.geometry.to_numpy(), geoms[rows])
-        cell_i, unit_i, weight = (w["cell"].to_numpy(), w["polygon"].to_numpy(),
-                                  w["weight"].to_numpy())
-        np.add.at(out, rows[unit_i], cell_meals[cell_i] * weight)
+        mine = (levels == level)[w_unit] & has_geom[w_unit]
+        cell_i, weight = w_cell[mine], w_weight[mine]
+        np.add.at(out, w_unit[mine], cell_meals[cell_i] * weight)
         outside = np.flatnonzero((levels == level) & (names == OUTSIDE_UNITS))
         if len(outside):  # what no unit of the level holds
             inside = np.bincount(cell_i, weight, minlength=len(cells))
