@@ -11,29 +11,16 @@ new :func:`~eldercare_coverage.pipeline.run` with them measures the promised cov
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
-from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from .outputs import _jsonable
 from .siting import SITE_COLUMNS, SiteSelection
 
 FACILITY_COLUMNS = ["id", "name", "type", "lon", "lat", "beds"]
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def write_sites(selection: SiteSelection, out_dir: str | Path) -> dict[str, Path]:
