@@ -16,7 +16,7 @@ A kitchen's catchment counts each person once, by the delivery circle of their o
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -33,9 +33,7 @@ from .meals import (
 from .modes import ModeNetwork, UnitClasses
 from .policy import Circle, Policy
 from .settings import settings as _settings
-
-if TYPE_CHECKING:
-    from .pipeline import CircleMeasures, Fields, PlacedFacilities, PlacedPopulation
+from .stages import CircleMeasures, Fields, PlacedFacilities, PlacedPopulation
 
 __all__ = ["cell_meals", "community_meal_columns", "delivery_summary", "kitchen_columns"]
 

@@ -20,6 +20,8 @@ something a user can inspect:
    the meal question per cell, village and kitchen (:mod:`eldercare_coverage.meal_stage`);
    the summary.
 
+The stages' typed results are defined in :mod:`eldercare_coverage.stages`.
+
 Accounting: every input facility is in ``result.facilities`` as ``used`` or
 ``excluded`` with a reason; every elderly person of the population input is in
 ``result.population`` (cells the network cannot reach keep their people, with a
@@ -36,7 +38,7 @@ import logging
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ParamSpec
 
@@ -57,7 +59,6 @@ from .field import (
     CircleLimit,
     DistanceField,
     FacilityReach,
-    PopulationPixels,
     band_people,
     circle_coverage,
     population_pixels,
@@ -67,44 +68,27 @@ from .modes import ModeNetwork, UnitClasses, classify_cells, delivery_mode
 from .network import StreetNetwork, load_network
 from .osm_reader import PBF_SUFFIXES, XML_SUFFIXES, network_format
 from .osm_rules import WalkRule
-from .policy import Policy, Rings, default_policy
+from .policy import Policy, default_policy
 from .prepared import PreparedNetwork, prepare_network
 from .result import CoverageResult
 from .settings import settings as _settings
-from .snapping import NetworkLocations
+from .stages import (
+    CircleMeasures,
+    DrawnPolygons,
+    FieldKey,
+    Fields,
+    PlacedFacilities,
+    PlacedPopulation,
+    RunOptions,
+    RunState,
+    field_key,
+)
 
 log = logging.getLogger(__name__)
 
 __all__ = ["OUTSIDE_UNITS", "CoordinateSystemWarning", "PlacedFacilities", "PlacedPopulation",
            "draw_polygons", "measure_circles", "measure_fields", "place_facilities",
            "place_population", "run"]
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """The settings of one run, resolved once (arguments over ``settings``)."""
-
-    max_snap_m: float
-    walk_speed_m_s: float
-    pixel_m: float
-    draw_pixel_m: float
-    progress: bool
-    facility_areas: bool
-    delivery_draw_pixel_m: float = 40.0
-
-    @classmethod
-    def resolve(cls, *, max_snap_m: float | None = None, walk_speed_m_s: float | None = None,
-                progress: bool | None = None, facility_areas: bool = False) -> RunOptions:
-        """Options from the given values, ``settings`` where a value is None."""
-        return cls(
-            max_snap_m=_settings.max_snap_m if max_snap_m is None else float(max_snap_m),
-            walk_speed_m_s=(_settings.walk_speed_m_s if walk_speed_m_s is None
-                            else float(walk_speed_m_s)),
-            pixel_m=float(_settings.overlay_pixel_m),
-            draw_pixel_m=float(_settings.draw_pixel_m),
-            progress=_settings.progress if progress is None else bool(progress),
-            facility_areas=bool(facility_areas),
-            delivery_draw_pixel_m=float(_settings.delivery_draw_pixel_m))
 
 
 def _load_inputs(
@@ -175,39 +159,6 @@ def _delivery_network(
 
 
 # --- stage 1: facilities ---------------------------------------------------------------
-@dataclass(frozen=True)
-class PlacedFacilities:
-    """The facility table on the streets, and who serves which circle.
-
-    Attributes
-    ----------
-    table
-        Every input row, ``status`` ``used`` or ``excluded`` with its ``reason``, and
-        ``snap_m`` (the access leg), in the input's CRS.
-    xy
-        Coordinates in the work CRS (NaN without coordinates), shape (F, 2).
-    locations
-        Every row on its nearest street (``edge == -1`` when farther than the limit).
-    circles
-        Each circle's limit in engine cost and the rows that serve it.
-    rings
-        Each rings set and the rows that serve it.
-    by_mode
-        Every row on its nearest street of each other mode's network (``delivery``).
-    """
-
-    table: gpd.GeoDataFrame
-    xy: np.ndarray
-    locations: NetworkLocations
-    circles: tuple[CircleLimit, ...]
-    rings: tuple[tuple[Rings, np.ndarray], ...]
-    by_mode: dict[str, NetworkLocations] = field(default_factory=dict)
-
-    def located(self, mode: str) -> NetworkLocations:
-        """Every row on its nearest street of ``mode``'s network."""
-        return self.locations if mode == "walk" else self.by_mode[mode]
-
-
 def _set_excluded(table: pd.DataFrame, rows: np.ndarray, reasons: Sequence[str],
                   category: str = "data") -> None:
     """Exclude ``rows`` with their reasons; ``category`` is ``data`` (a problem of the row)
@@ -268,38 +219,6 @@ def place_facilities(
 
 
 # --- stage 2: population ---------------------------------------------------------------
-@dataclass(frozen=True)
-class PlacedPopulation:
-    """The population cells in the work CRS, their centroids and pixels on the streets.
-
-    Attributes
-    ----------
-    cells
-        The cells (``elderly``, geometry, ...) in the work CRS, index 0..n-1, with
-        ``snap_m`` (the centroid's access leg).
-    centroids
-        Each cell's centroid on its nearest street.
-    pixels
-        The cells' pixels on their nearest streets.
-    by_mode
-        The centroids and pixels on each other mode's network (``delivery``).
-    """
-
-    cells: gpd.GeoDataFrame
-    centroids: NetworkLocations
-    pixels: PopulationPixels
-    by_mode: dict[str, tuple[NetworkLocations, PopulationPixels]] = field(default_factory=dict)
-
-    def located(self, mode: str) -> tuple[NetworkLocations, PopulationPixels]:
-        """The centroids and pixels on ``mode``'s network."""
-        return (self.centroids, self.pixels) if mode == "walk" else self.by_mode[mode]
-
-    @property
-    def elderly(self) -> np.ndarray:
-        """People per cell."""
-        return self.cells["elderly"].to_numpy(dtype=float)
-
-
 def place_population(
     network: PreparedNetwork, population: gpd.GeoDataFrame, opts: RunOptions,
     *, delivery: PreparedNetwork | None = None,
@@ -327,27 +246,6 @@ def place_population(
 
 
 # --- stage 3: distance fields ----------------------------------------------------------
-FieldKey = tuple[str, tuple[int, ...]]  # (mode, facility rows)
-
-
-def _key(sources: np.ndarray, mode: str) -> FieldKey:
-    return mode, tuple(int(i) for i in sources)
-
-
-@dataclass(frozen=True)
-class Fields:
-    """One search per mode and distinct set of facilities, shared by the circles that
-    use it."""
-
-    reach: dict[FieldKey, FacilityReach]
-    field: dict[FieldKey, DistanceField]
-
-    def of(self, sources: np.ndarray, mode: str = "walk") -> tuple[FacilityReach, DistanceField]:
-        """The search and field of the facilities at rows ``sources`` on ``mode``."""
-        key = _key(sources, mode)
-        return self.reach[key], self.field[key]
-
-
 def measure_fields(
     network: PreparedNetwork, facilities: PlacedFacilities, population: PlacedPopulation,
     *, modes: dict[str, ModeNetwork] | None = None,
@@ -359,7 +257,7 @@ def measure_fields(
     field: dict[FieldKey, DistanceField] = {}
     for rows, mode in (*((c.sources, c.mode) for c in facilities.circles),
                        *((rows, "walk") for _, rows in facilities.rings)):
-        key = _key(rows, mode)
+        key = field_key(rows, mode)
         if key not in reach:
             on = travel[mode]
             reach[key] = FacilityReach(on.prepared.network, facilities.located(mode), rows,
@@ -370,33 +268,6 @@ def measure_fields(
 
 
 # --- stage 4: coverage per circle ------------------------------------------------------
-@dataclass(frozen=True)
-class CircleMeasures:
-    """What the field says of each circle and rings set.
-
-    Attributes
-    ----------
-    cells
-        The population cells with the per-circle columns (``<name>_dist`` in the
-        circle's unit, ``_facility``, ``_share``, ``_covered``), ``<rings>_band``,
-        ``status`` and ``reason``.
-    circles
-        The circle rows of the summary.
-    catchment_people
-        Per circle name, the people of each facility row's catchment.
-    rings
-        The rings rows of the summary (people per band).
-    counted
-        Per circle name, the cells it counts (None: every cell).
-    """
-
-    cells: gpd.GeoDataFrame
-    circles: list[dict[str, Any]]
-    catchment_people: dict[str, np.ndarray]
-    rings: list[dict[str, Any]]
-    counted: dict[str, np.ndarray | None] = field(default_factory=dict)
-
-
 def measure_circles(
     policy: Policy, facilities: PlacedFacilities, population: PlacedPopulation, fields: Fields,
     opts: RunOptions, *, classes: UnitClasses | None = None,
@@ -483,16 +354,6 @@ def _mark_unreached(cells: gpd.GeoDataFrame, population: PlacedPopulation, field
 
 
 # --- stage 5: polygons drawn from the field --------------------------------------------
-@dataclass(frozen=True)
-class DrawnPolygons:
-    """Service areas (one per circle), catchments and distance bands, in the work CRS."""
-
-    service_areas: gpd.GeoDataFrame
-    catchments: gpd.GeoDataFrame
-    rings: gpd.GeoDataFrame
-    facility_areas: gpd.GeoDataFrame | None
-
-
 def draw_polygons(
     network: PreparedNetwork, policy: Policy, facilities: PlacedFacilities, fields: Fields,
     measures: CircleMeasures, population: PlacedPopulation, opts: RunOptions,
@@ -527,7 +388,7 @@ def draw_polygons(
     at_grid: dict[FieldKey, tuple[np.ndarray, np.ndarray]] = {}
 
     def field_on_grid(sources: np.ndarray, mode: str = "walk") -> tuple[np.ndarray, np.ndarray]:
-        key = _key(sources, mode)
+        key = field_key(sources, mode)
         if key not in at_grid:
             at_grid[key] = fields.reach[key].at(grid_of(mode).locations)
         return at_grid[key]
@@ -537,7 +398,7 @@ def draw_polygons(
     def fine_of(sources: np.ndarray, mode: str) -> FineField | None:
         """The field on the fine pixels: the population pixels', refined along boundaries
         (None on a grid without fine pixels: the delivery circles' coarse one)."""
-        key = _key(sources, mode)
+        key = field_key(sources, mode)
         if grid_of(mode).fine == 1:
             return None
         if key not in fine_fields:
@@ -638,21 +499,6 @@ def _facility_areas(
 
 
 # --- the whole run ---------------------------------------------------------------------
-@dataclass(frozen=True, eq=False)
-class RunState:
-    """What a run measured, kept so that later questions (site selection) ask the same
-    field without reading the inputs again: ``result.meta["state"]``."""
-
-    prepared: PreparedNetwork
-    facilities: PlacedFacilities
-    population: PlacedPopulation
-    fields: Fields
-    classes: UnitClasses
-    modes: dict[str, ModeNetwork]
-    opts: RunOptions
-    policy: Policy
-
-
 _P = ParamSpec("_P")
 
 
