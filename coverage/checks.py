@@ -51,7 +51,7 @@ def check_population_overlap(elderly: np.ndarray, on_network: np.ndarray, pop: g
         msg = (f"{where}: {100 * off / total:.0f} % of the elderly live farther than "
                f"{max_snap_m:g} m from any walkable street (they count as unserved); is the "
                "network complete for the grid's area?")
-        log.warning(msg)
+        log.debug(msg)  # the warning itself reaches the user, once (run() records it)
         warnings.warn(msg, PopulationOverlapWarning, stacklevel=3)
 
 
@@ -70,5 +70,5 @@ def check_coordinate_system(fac: gpd.GeoDataFrame, net: PreparedNetwork) -> None
     suggestion, medians = suggest_coordinate_system(fac, nearest_street_m)
     if suggestion:
         msg = format_crs_suggestion(suggestion, medians, given=fac.attrs["crs"])
-        log.warning(msg)
+        log.debug(msg)  # the warning itself reaches the user, once (run() records it)
         warnings.warn(msg, CoordinateSystemWarning, stacklevel=3)

@@ -54,7 +54,7 @@ examples:
       --facilities-crs gcj02 --population elderly_60plus.tif --boundaries villages.gpkg \\
       --title 温岭市 --out wenling
   eldercare-coverage run --place "温岭市, 台州市, 浙江省" --facilities sites.csv \\
-      --population elderly.tif --circles walk_1500m meal_rural_30min --quiet
+      --population elderly.tif --circles walk_1500m home_500m --quiet
   eldercare-coverage run --network county.osm --facilities sites.csv --population pop.tif \\
       --policy my-policy/ --type-alias local_types.csv --lang en
 
@@ -202,18 +202,28 @@ def _inputs(run: argparse.ArgumentParser) -> None:
 
 
 def _print_excluded(excluded: list[dict], *, max_ids: int = 6) -> None:
-    """Print excluded facilities grouped by reason (long lists of one reason abridged)."""
+    """Print excluded facilities grouped by reason (long lists of one reason abridged):
+    the rows to check first (``data``), then the kinds no circle of the run uses."""
+    for category, head in (("data", "  rows to check:"),
+                           ("not_requested", "  not used by the circles of this run:")):
+        rows = [e for e in excluded if e.get("category", "data") == category]
+        if rows:
+            print(head)
+            _print_by_reason(rows, max_ids=max_ids)
+
+
+def _print_by_reason(excluded: list[dict], *, max_ids: int) -> None:
     by_reason: dict[str, list[dict]] = {}
     for e in excluded:
         by_reason.setdefault(e["reason"], []).append(e)
     for reason, rows in by_reason.items():
         if len(rows) == 1:
             e = rows[0]
-            print(f"  excluded row {e['source_row']} {e['facility_id']} {e['name']}: {reason}")
+            print(f"    excluded row {e['source_row']} {e['facility_id']} {e['name']}: {reason}")
             continue
         ids = ", ".join(str(e["facility_id"]) for e in rows[:max_ids])
         more = f" and {len(rows) - max_ids} more" if len(rows) > max_ids else ""
-        print(f"  excluded {len(rows)} ({ids}{more}): {reason}")
+        print(f"    excluded {len(rows)} ({ids}{more}): {reason}")
 
 
 class _Stages:
@@ -305,27 +315,22 @@ def _compute(args: argparse.Namespace, policy: Policy | None, out: Path, stages:
         facilities, population, boundaries = args.facilities, args.population, args.boundaries
         fcrs, title = args.facilities_crs, args.title
         network, delivery = _networks(args, policy, stages)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        if args.command != "demo":
-            from .facilities import read_facilities
-            from .policy import default_policy
+    if args.command != "demo":
+        from .facilities import read_facilities
+        from .policy import default_policy
 
-            facilities = read_facilities(
-                facilities, crs=fcrs, strict=args.strict, encoding=args.encoding,
-                sheet=args.sheet, types=(policy or default_policy()).facility_types)
-            facilities.attrs["source"] = args.facilities
-            stages.done("facility table read")
-        progress = not (args.no_progress or args.quiet) and sys.stderr.isatty()
-        kwargs = dict(policy=policy, circles=args.circles, facilities_crs=fcrs, out_crs=args.crs,
-                      max_snap_m=args.max_snap_m, walk_speed_m_s=args.walk_speed,
-                      progress=progress, title=title, facility_areas=args.facility_areas,
-                      on_stage=stages)
-        result = run(network, facilities, population, boundaries, delivery_network=delivery,
-                     **kwargs)
-    if not args.quiet:
-        for w in caught:
-            print(f"warning: {w.message}", file=sys.stderr)
+        facilities = read_facilities(
+            facilities, crs=fcrs, strict=args.strict, encoding=args.encoding,
+            sheet=args.sheet, types=(policy or default_policy()).facility_types)
+        facilities.attrs["source"] = args.facilities
+        stages.done("facility table read")
+    progress = not (args.no_progress or args.quiet) and sys.stderr.isatty()
+    kwargs = dict(policy=policy, circles=args.circles, facilities_crs=fcrs, out_crs=args.crs,
+                  max_snap_m=args.max_snap_m, walk_speed_m_s=args.walk_speed,
+                  progress=progress, title=title, facility_areas=args.facility_areas,
+                  on_stage=stages)
+    result = run(network, facilities, population, boundaries, delivery_network=delivery,
+                 **kwargs)
     return result, {"facilities": facilities, "population": population,
                     "boundaries": boundaries, "run_kwargs": kwargs}
 
@@ -338,6 +343,8 @@ def _print_result(summary: dict[str, Any], out: Path, paths: dict[str, Path],
         limit = f"{c['limit']:g} {c['unit']}"
         print(f"  {c['name']:<17} {limit:<8} covered {c['elderly_covered']:>10,.0f}  "
               f"({100 * c['coverage_rate']:5.1f} %)  gap areas {c.get('gap_areas', 0)}")
+    for c in summary.get("circles_left_out", []):
+        print(f"  {c['name']:<17} left out: {c['reason']}")
     f = summary["facilities"]
     print(f"facilities: {f['total']} in, {f['used']} used, {len(f['excluded'])} excluded")
     _print_excluded(f["excluded"])
@@ -372,11 +379,36 @@ def main(argv: Sequence[str] | None = None) -> int:
                      "console.tianditu.gov.cn)")
     level = logging.INFO if args.verbose else logging.ERROR if args.quiet else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    from .outputs import write_outputs
-
     out = Path(args.out)
     t0 = time.perf_counter()
     stages = _Stages(quiet=args.quiet)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            status = _main(args, out, stages, t0)
+        finally:
+            if not args.quiet:
+                _print_warnings(caught)
+    return status
+
+
+def _print_warnings(caught: list[warnings.WarningMessage]) -> None:
+    """Each warning of the command once on stderr (a run's warnings are also in its
+    summary.json and report; the rows the facility file's reader excluded, in its
+    accounting), however many runs or readers raised it."""
+    seen: set[tuple[str, str]] = set()
+    for w in caught:
+        key = (w.category.__name__, str(w.message))
+        if key in seen:
+            continue
+        seen.add(key)
+        print(f"warning: {w.message}", file=sys.stderr)
+
+
+def _main(args: argparse.Namespace, out: Path, stages: _Stages, t0: float) -> int:
+    """The command's work once its options are read (see :func:`main`)."""
+    from .outputs import write_outputs
+
     try:
         policy = _read_policy(args)
         result, inputs = _compute(args, policy, out, stages)

@@ -106,6 +106,13 @@ class DeliverySpeeds:
         highway = np.asarray(highway, dtype=object)
         out = np.empty(len(highway))
         for table, where in ((self.urban_kph, urban), (self.rural_kph, ~urban)):
+            if _ANY_CLASS not in table:
+                missing = sorted({str(h) for h in highway[where]} - set(table))
+                if missing:
+                    raise PolicyError(
+                        f"{self.source or 'delivery speeds'}: no {self.profile} speed for the "
+                        f"road classes {missing} of this network; add a row for each, or a "
+                        f"row {self.profile},*,URBAN_KPH,RURAL_KPH for any other class")
             default = table.get(_ANY_CLASS, np.nan)
             values = np.array([table.get(str(h), default) for h in highway[where]], dtype=float)
             out[where] = values

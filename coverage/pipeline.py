@@ -144,17 +144,18 @@ def _delivery_network(
         net = loaded.network if isinstance(loaded, PreparedNetwork) else loaded
         source = network if isinstance(network, str | Path) else net.source
         path = Path(source) if source else None
-        if path is not None and path.is_file()                 and network_format(path) in (*XML_SUFFIXES, *PBF_SUFFIXES):
+        if path is not None and path.is_file() \
+                and network_format(path) in (*XML_SUFFIXES, *PBF_SUFFIXES):
             delivery = path
     if delivery is not None:
         return policy, prepare_network(load_network(delivery, mode="delivery")), []
-    reason = ("no delivery network: pass delivery_network= (an OSM XML or PBF file, or "
-              "load_network(path, mode='delivery')), or run on an OSM file")
+    reason = ("no delivery network: the delivery circles need the OSM file itself (the command "
+              "line: --network FILE.osm.pbf or .osm, not --place or GraphML; Python: "
+              "delivery_network=FILE or load_network(FILE, mode='delivery'))")
     if asked:
         raise NetworkError(f"circles {names}: {reason}")
     log.warning("circles %s left out: %s", names, reason)
-    kept = Policy(tuple(c for c in policy.circles if c.mode != "delivery"), policy.rings,
-                  policy.facility_types, policy.capacity)
+    kept = replace(policy, circles=tuple(c for c in policy.circles if c.mode != "delivery"))
     return kept, None, [{"name": n, "reason": reason} for n in names]
 
 
@@ -712,6 +713,7 @@ def _summary(policy: Policy, placed: PlacedFacilities, measures: CircleMeasures,
                      "gap_max_share": _settings.gap_max_share, "pixel_m": opts.pixel_m,
                      "draw_pixel_m": opts.draw_pixel_m},
         "walk_rule": WalkRule.from_settings().as_dict(),
+        "policy": dict(policy.sources) or "shipped",
         "elderly_total": elderly_in,
         "circles": measures.circles,
         "rings": measures.rings,

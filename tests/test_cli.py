@@ -160,3 +160,31 @@ def test_progress_bars_only_on_a_terminal(tmp_path, monkeypatch, capsys):
         assert main([*argv, *extra]) == 2
         assert asked[-1] is want, (tty, extra)
     assert "error: stopped here" in capsys.readouterr().err
+
+
+def test_excluded_rows_to_check_apart_from_kinds_no_circle_uses(tmp_path, capsys):
+    """The demo with one walking circle: row 66 (no coordinates) is a row to check; the
+    kitchens, canteens and meal points serve no circle of the run, and are listed apart,
+    after it, as summary.json's categories say."""
+    assert main(["demo", "--out", str(tmp_path), "--no-map", "--circles", "walk_1500m"]) == 0
+    out = capsys.readouterr().out
+    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    excluded = summary["facilities"]["excluded"]
+    data = [e for e in excluded if e["category"] == "data"]
+    idle = [e for e in excluded if e["category"] == "not_requested"]
+    assert [e["source_row"] for e in data] == [66] and len(idle) > 1
+    check, unused = out.index("  rows to check:"), out.index("  not used by the circles")
+    assert check < out.index("excluded row 66") < unused < out.index("'meal_point'")
+    n_meal_points = sum(e["type"] == "meal_point" for e in idle)
+    assert out.index(f"excluded {n_meal_points} (") > unused
+
+
+def test_the_place_example_of_help_keeps_to_circles_a_download_can_measure():
+    """A downloaded network is no OSM file: the --place example asks for walking circles."""
+    from eldercare_coverage.cli import EXAMPLES
+
+    place = next(line for line in EXAMPLES.splitlines() if "--place" in line)
+    rest = EXAMPLES.split(place, 1)[1].lstrip("\n").splitlines()[0]
+    walking = {c.name for c in default_policy().circles if c.mode == "walk"}
+    asked = rest.split("--circles", 1)[1].split("--")[0].split()
+    assert asked and set(asked) <= walking

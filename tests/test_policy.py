@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from eldercare_coverage import settings
@@ -148,3 +149,22 @@ def test_the_van_needs_its_rows_in_the_speeds_table(tmp_path):
             read_delivery_speeds(table=policy.delivery_speeds)
     finally:
         settings.delivery_profile = before
+
+
+def test_a_road_class_without_a_speed_is_an_error_not_a_slower_county(tmp_path):
+    """Without a ``*`` row, a class the table does not list would have no speed (NaN costs:
+    streets nobody can ride, a silently lower meal coverage): the error names the file, the
+    classes and the fix."""
+    from eldercare_coverage.delivery import read_delivery_speeds
+
+    table = "profile,highway,urban_kph,rural_kph\nebike,primary,20,25\n"
+    folder = _folder(tmp_path, delivery_speeds=table)
+    policy = read_policy(folder)
+    speeds = read_delivery_speeds(profile="ebike", table=policy.delivery_speeds)
+    assert speeds.class_speed_kph(np.array(["primary"]), np.array([True])).tolist() == [20.0]
+    with pytest.raises(PolicyError) as err:
+        speeds.class_speed_kph(np.array(["primary", "residential", "path"]),
+                               np.array([True, False, True]))
+    message = str(err.value)
+    assert str(folder / POLICY_FILES["delivery_speeds"]) in message, message
+    assert "['path']" in message and "ebike,*," in message, message
