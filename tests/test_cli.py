@@ -188,3 +188,35 @@ def test_the_place_example_of_help_keeps_to_circles_a_download_can_measure():
     walking = {c.name for c in default_policy().circles if c.mode == "walk"}
     asked = rest.split("--circles", 1)[1].split("--")[0].split()
     assert asked and set(asked) <= walking
+
+
+def test_a_datum_warning_is_shown_once_recorded_once_and_quiet_under_quiet(tmp_path, capsys):
+    """Facilities in GCJ-02 read as WGS-84 (AMap coordinates pasted as they are): the run
+    warns that another datum fits the streets far better. The command shows it once on
+    stderr (none under --quiet), summary.json and the report hold it once."""
+    import pandas as pd
+
+    from eldercare_coverage.chinese_crs import wgs84_to_gcj02
+
+    inputs = write_demo_inputs(tmp_path / "inputs")
+    table = pd.read_csv(inputs.facilities, dtype=str)
+    lon, lat = wgs84_to_gcj02(pd.to_numeric(table["lon"]).to_numpy(),
+                              pd.to_numeric(table["lat"]).to_numpy())
+    table["lon"], table["lat"] = [f"{v:.6f}" for v in lon], [f"{v:.6f}" for v in lat]
+    shifted = tmp_path / "amap_facilities.csv"
+    table.to_csv(shifted, index=False)
+    argv = ["run", "--network", str(inputs.network), "--facilities", str(shifted),
+            "--population", str(inputs.population), "--cache-dir", str(tmp_path / "cache"),
+            "--circles", "walk_1500m"]
+    assert main([*argv, "--out", str(tmp_path / "out"), "--no-map"]) == 0
+    err = capsys.readouterr().err
+    datum = [line for line in err.splitlines() if "gcj02" in line.lower()]
+    assert len(datum) == 1 and datum[0].startswith("warning: "), err
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    recorded = [w for w in summary["warnings"] if w["category"] == "CoordinateSystemWarning"]
+    assert len(recorded) == 1 and recorded[0]["message"] in datum[0]
+    report = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert report.count("CoordinateSystemWarning") + report.count(
+        recorded[0]["message"][:40]) >= 1
+    assert main([*argv, "--out", str(tmp_path / "quiet"), "--no-map", "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
