@@ -12,13 +12,16 @@ matplotlib is imported only when a picture is drawn):
   the streets, people-weighted: a histogram and the cumulative share, the walking circles'
   limits marked.
 
-Text is Chinese or English (``lang``); Chinese needs a CJK font (Noto Sans CJK, Source
-Han Sans, WenQuanYi, Microsoft YaHei, SimHei, PingFang...). Without one the pictures are
-drawn in English.
+Text is Chinese or English (``lang``); Chinese needs a font with Chinese characters
+(:func:`cjk_font`: Noto Sans CJK, Source Han Sans, WenQuanYi, Microsoft YaHei, SimHei,
+PingFang..., or any other installed font that has them). Without one the pictures are
+drawn in English (the report says so under them). Names and titles from the data are drawn
+as they are written: a ``$`` in a town's name is not read as mathematics.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import warnings
 from typing import TYPE_CHECKING, Any
@@ -29,6 +32,7 @@ import shapely
 from ._legend import CIRCLE_COLORS, GAP_COLOR, TYPE_COLORS
 from .labels import check_lang, circle_label, tr
 from .result import CoverageResult
+from .settings import settings
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -40,12 +44,51 @@ CJK_FONTS = ("Noto Sans CJK SC", "Source Han Sans SC", "Noto Sans SC", "WenQuanY
              "Hiragino Sans GB", "Arial Unicode MS")
 
 
+#: A character every Chinese font has (中), to find fonts by what they draw, not their name.
+_HAN_PROBE = 0x4E2D
+
+
+def _has_han(path: str, index: int = 0) -> bool:
+    """Whether the font file at ``path`` (face ``index``) maps 中 to a glyph."""
+    from matplotlib import ft2font
+
+    try:
+        try:
+            font = ft2font.FT2Font(path, face_index=index)
+        except TypeError:  # matplotlib before 3.10 reads the first face only
+            font = ft2font.FT2Font(path)
+        return font.get_char_index(_HAN_PROBE) != 0
+    except (OSError, RuntimeError, ValueError):
+        return False
+
+
+@functools.lru_cache(maxsize=1)
 def cjk_font() -> str | None:
-    """The first installed font of :data:`CJK_FONTS`, or None."""
+    """The family of an installed font that draws Chinese, or None.
+
+    A family of :data:`CJK_FONTS` when one is installed; otherwise the first family (by
+    name) whose character map has 中, e.g. ``Noto Sans CJK JP`` of Debian's
+    fonts-noto-cjk. Fallback fonts that map every character to a placeholder (Last
+    Resort) do not count. The answer is kept for the process (the installed fonts do not
+    change while it runs).
+
+    Returns
+    -------
+    str or None
+        The font family, as matplotlib's font manager names it.
+    """
     from matplotlib import font_manager
 
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    return next((name for name in CJK_FONTS if name in installed), None)
+    entries = font_manager.fontManager.ttflist
+    installed = {f.name for f in entries}
+    known = next((name for name in CJK_FONTS if name in installed), None)
+    if known is not None:
+        return known
+    for f in sorted(entries, key=lambda f: (f.name, str(f.fname))):
+        if not f.name.startswith("Last Resort") and _has_han(str(f.fname),
+                                                             getattr(f, "index", 0)):
+            return str(f.name)
+    return None
 
 
 def chart_lang(lang: str) -> str:
@@ -80,6 +123,21 @@ def _png(fig: Figure) -> bytes:
 
 def _fonts(fig: Figure) -> dict[str, Any]:
     return {"family": fig._ec_fonts}  # type: ignore[attr-defined]
+
+
+def _as_written(fig: Figure) -> dict[str, Any]:
+    """Text keywords for names and titles from the data: the fonts, and no mathtext (a
+    ``$`` in a name is a dollar sign)."""
+    return {**_fonts(fig), "parse_math": False}
+
+
+def _legend(ax: Axes, fig: Figure, **kwargs: Any) -> None:
+    """The axes' legend, its labels (facility types and circles from the policy) drawn as
+    written."""
+    legend = ax.legend(fontsize=8, framealpha=0.9,
+                       prop={"family": _fonts(fig)["family"], "size": 8}, **kwargs)
+    for text in legend.get_texts():
+        text.set_parse_math(False)
 
 
 def _circle(result: CoverageResult, name: str) -> dict[str, Any]:
@@ -168,7 +226,7 @@ def coverage_map_png(result: CoverageResult, circle: str, *, lang: str = "zh",
         for _, t in towns.iterrows():
             point = t.geometry.representative_point()
             ax.text(point.x, point.y, str(t["name"]), fontsize=8, color="#333333", ha="center",
-                    va="center", alpha=0.85, **_fonts(fig))
+                    va="center", alpha=0.85, **_as_written(fig))
         handles.append(Line2D([], [], color="#555555", linewidth=0.8,
                               label=tr(lang, "乡镇街道界", "town boundaries")))
     used = fac[(fac["status"] == "used") & fac["type"].isin(c.get("facility_types", []))] \
@@ -190,9 +248,8 @@ def coverage_map_png(result: CoverageResult, circle: str, *, lang: str = "zh",
                               meal=_is_meal(result, c))
                  + tr(lang, f"：覆盖 {100 * (c.get('coverage_rate') or 0):.1f} %",
                       f": {100 * (c.get('coverage_rate') or 0):.1f} % covered"),
-                 fontsize=11, **_fonts(fig))
-    ax.legend(handles=handles, loc="upper left", fontsize=8, framealpha=0.9,
-              prop={"family": _fonts(fig)["family"], "size": 8})
+                 fontsize=11, **_as_written(fig))
+    _legend(ax, fig, handles=handles, loc="upper left")
     return _png(fig)
 
 
@@ -237,7 +294,7 @@ def town_coverage_png(result: CoverageResult, circle: str, *, lang: str = "zh",
     colors = [CIRCLE_COLORS[0] if target is None or r >= 100 * target else GAP_COLOR
               for r in rates]
     ax.barh(np.arange(len(towns)), rates, color=colors, alpha=0.85)
-    ax.set_yticks(np.arange(len(towns)), [str(n) for n in towns["name"]], **_fonts(fig))
+    ax.set_yticks(np.arange(len(towns)), [str(n) for n in towns["name"]], **_as_written(fig))
     for k, r in enumerate(rates):
         ax.text(r + 1, k, f"{r:.1f} %", va="center", fontsize=8)
     overall = 100 * float(c.get("coverage_rate") or 0)
@@ -251,8 +308,8 @@ def town_coverage_png(result: CoverageResult, circle: str, *, lang: str = "zh",
     ax.set_xlabel(tr(lang, "老年人覆盖率 %", "elderly covered, %"), **_fonts(fig))
     ax.set_title(tr(lang, "各乡镇街道覆盖率：", "Coverage by town: ")
                  + circle_label(c, lang=lang, walk_speed_m_s=_speed(result),
-                                meal=_is_meal(result, c)), fontsize=10, **_fonts(fig))
-    ax.legend(loc="lower right", fontsize=8, prop={"family": _fonts(fig)["family"], "size": 8})
+                                meal=_is_meal(result, c)), fontsize=10, **_as_written(fig))
+    _legend(ax, fig, loc="lower right")
     ax.spines[["top", "right"]].set_visible(False)
     return _png(fig)
 
@@ -260,7 +317,7 @@ def town_coverage_png(result: CoverageResult, circle: str, *, lang: str = "zh",
 def _walking_distance_m(result: CoverageResult) -> tuple[dict[str, Any], np.ndarray] | None:
     """The first walking circle's per-cell distance in metres (minutes converted)."""
     pop = result.population
-    speed = _speed(result) or 0.9
+    speed = _speed(result) or settings.walk_speed_m_s
     for c in result.summary.get("circles", []):
         col = f"{c['name']}_dist"
         if c.get("mode", "walk") == "walk" and col in pop and not _is_meal(result, c):

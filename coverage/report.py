@@ -36,6 +36,7 @@ from ._html import esc as _e
 from ._html import num as _num
 from .labels import band_label, check_lang, circle_label, fifteen_minute_pairs, plan_name, tr
 from .result import CoverageResult
+from .settings import settings
 
 _CSS = """
 body{font:14px/1.45 -apple-system,"Segoe UI","PingFang SC","Microsoft YaHei",sans-serif;
@@ -74,10 +75,11 @@ class _Words:
         kinds = {t.code: t.kind for t in result.policy.facility_types}
         self.types = {t.code: (t.label_zh, t.label_en) for t in result.policy.facility_types}
         self.circles = {c["name"]: c for c in s.get("circles", [])}
+        self.meal = {name: bool(c.get("facility_types")) and all(
+            kinds.get(t) == "meal" for t in c["facility_types"])
+            for name, c in self.circles.items()}
         self.labels = {
-            name: circle_label(c, lang=lang, walk_speed_m_s=self.speed,
-                               meal=bool(c.get("facility_types")) and all(
-                                   kinds.get(t) == "meal" for t in c["facility_types"]))
+            name: circle_label(c, lang=lang, walk_speed_m_s=self.speed, meal=self.meal[name])
             for name, c in self.circles.items()}
 
     def t(self, zh: str, en: str) -> str:
@@ -123,20 +125,28 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]], numeric: set[in
     return f"<table{attr}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _figure(png: bytes | None, caption: str, alt: str) -> str:
-    """An inline PNG with its caption ('' without a picture)."""
+#: Under each picture of a Chinese report drawn in English for want of a Chinese font.
+NO_CJK_FONT_NOTE = ("图中文字为英文：本机未找到中文字体（可安装 fonts-noto-cjk）。"
+                    "Pictures in English: no Chinese font found.")
+
+
+def _figure(png: bytes | None, caption: str, alt: str, lang: str) -> str:
+    """An inline PNG with its caption ('' without a picture); in a Chinese report whose
+    pictures fell back to English (no Chinese font), a note saying so under it."""
     if not png:
         return ""
-    from .charts import data_uri
+    from .charts import chart_lang, data_uri
 
+    note = (f"<br><span class='bad'>{NO_CJK_FONT_NOTE}</span>"
+            if lang == "zh" and chart_lang(lang) != "zh" else "")
     return (f"<figure><img src='{data_uri(png)}' alt='{_e(alt)}'>"
-            f"<figcaption>{caption}</figcaption></figure>")
+            f"<figcaption>{caption}{note}</figcaption></figure>")
 
 
 def _limit(c: dict[str, Any], w: _Words) -> str:
     """A circle's limit in its unit, and the other unit for walking circles."""
     text = f"{c['limit']:g} {_e(c['unit'])}"
-    speed = w.speed or 0.9
+    speed = w.speed or settings.walk_speed_m_s
     if c.get("mode", "walk") == "walk":
         if c["unit"] == "min" and c.get("limit_m"):
             text += f"<br><span class='meta'>≈ {float(c['limit_m']):,.0f} m</span>"
@@ -148,11 +158,12 @@ def _limit(c: dict[str, Any], w: _Words) -> str:
 def _fifteen_minutes(s: dict[str, Any], w: _Words) -> str:
     """Why the plans' "15-minute" circle appears twice: the rule in metres and the minutes."""
     out = []
-    speed = w.speed or 0.9
+    speed = w.speed or settings.walk_speed_m_s
     for rule, walk in fifteen_minute_pairs(s.get("circles", [])):
         metres, minutes = float(rule["limit"]), float(walk["limit"])
         reach_m = float(walk.get("limit_m") or minutes * 60 * speed)
-        gap = float(rule["elderly_covered"]) - float(walk["elderly_covered"])
+        # the difference of the whole people the table shows, as a reader would subtract
+        gap = round(float(rule["elderly_covered"])) - round(float(walk["elderly_covered"]))
         out.append("<div class='note'>" + w.t(
             f"<b>两个“{minutes:g}分钟”服务圈。</b>规划中的“{_e(plan_name(rule, 'zh'))}”以"
             f"<b>{metres:g}米实际步行距离</b>为准。按老年人步速{speed:g}米/秒，{metres:g}米"
@@ -213,7 +224,8 @@ def _circles_section(result: CoverageResult, w: _Words, charts: bool) -> str:
             "曲线为累计占比，虚线为各步行服务圈的限值。",
             "How far the elderly live from their nearest care facility along the streets "
             "(people-weighted): bars are elderly per 100 m, the curve the cumulative share, "
-            "dashed lines the walking circles' limits."), w.t("距离分布图", "distance chart")))
+            "dashed lines the walking circles' limits."), w.t("距离分布图", "distance chart"),
+            w.lang))
     return "\n".join(out)
 
 
@@ -228,7 +240,7 @@ def _map_section(result: CoverageResult, w: _Words, main: str | None) -> str:
                 "为老年人口密度，圆点为提供该服务的设施。可交互地图见 map.html。",
                 "Blue: the service area; red: gap areas (numbered by elderly unserved); grey: "
                 "elderly per km²; dots: the facilities of the circle. The interactive map is "
-                "map.html."), w.t("覆盖图", "coverage map")))
+                "map.html."), w.t("覆盖图", "coverage map"), w.lang))
 
 
 def _capacity_section(s: dict[str, Any], w: _Words) -> str:
@@ -262,20 +274,73 @@ def _meals_section(s: dict[str, Any], w: _Words) -> str:
              f"{_num(s.get('communities_with_meal_facility'))} / {_num(s.get('communities'))}"]]
     rows += [[f"{w.t('规划', 'plans')}: {w.t(*name)}", _pct(rate), ""]
              for name, rate in _MEAL_SERVICE_PLANS]
-    cap = s.get("meal_capacity") or {}
-    share = _pct(s.get("community_meal_reached_share"))
-    text = ("<p>" + w.t(
-        f"村社中至少 {share} 的老年人在其城乡类别的配送时限内（城市15分钟，农村30分钟）或步行就餐圈内，"
-        f"即为可达。中央厨房 {_num(cap.get('kitchens'))} 个，日供餐 {_num(cap.get('meals_per_day'))} "
-        f"份，配送范围内每百名老年人 {_num(cap.get('meals_per_100_elderly'), 1)} 份。",
-        f"A village or community is reached when at least {share} of its elderly live within "
-        "its class's delivery limit (urban 15 min, rural 30 min) or the dine-in circle. "
-        f"Kitchens: {_num(cap.get('kitchens'))}, {_num(cap.get('meals_per_day'))} meals a day, "
-        f"{_num(cap.get('meals_per_100_elderly'), 1)} per 100 elderly of their delivery "
-        "catchments.") + "</p>") if s.get("community_meal_reached_share") else ""
+    text = (f"<p>{_meal_reach_text(s, w)}{_meal_capacity_text(s, w)}</p>"
+            if s.get("community_meal_reached_share") else "")
     return (f"<h2>{w.t('村社助餐服务', 'Meal service in villages and communities')}</h2>"
             + _table(["", w.t("占比", "share"), w.t("村社", "villages/communities")], rows,
                      {1, 2}) + text)
+
+
+def _delivery_limits(s: dict[str, Any]) -> tuple[str, str]:
+    """The run's delivery limits per unit class, in Chinese and English words: each
+    class's first delivery circle (as the meal stage counts them), one limit when the
+    classes share it; ('', '') without a delivery circle."""
+    units = {"min": ("分钟", " min"), "m": ("米", " m")}
+    limits: dict[str, tuple[str, str]] = {}
+    for c in s.get("circles", []):
+        if c.get("mode") != "delivery":
+            continue
+        other = f" {_e(c.get('unit'))}"
+        zh, en = units.get(str(c.get("unit")), (other, other))
+        for k in c.get("unit_classes") or ("urban", "rural"):
+            limits.setdefault(k, (f"{float(c['limit']):g}{zh}", f"{float(c['limit']):g}{en}"))
+    if not limits:
+        return "", ""
+    if len(set(limits.values())) == 1:
+        zh, en = next(iter(limits.values()))
+        return zh, en
+    names = {"urban": ("城市", "urban"), "rural": ("农村", "rural")}
+    order = sorted(limits, key=lambda k: (k != "urban", k))
+    return ("，".join(f"{names.get(k, (k, k))[0]}{limits[k][0]}" for k in order),
+            ", ".join(f"{names.get(k, (k, k))[1]} {limits[k][1].strip()}" for k in order))
+
+
+def _meal_reach_text(s: dict[str, Any], w: _Words) -> str:
+    """When a village or community counts as reached, from the circles that ran: the
+    delivery limits per class and the dine-in circle only when one ran."""
+    share = _pct(s.get("community_meal_reached_share"))
+    zh, en = _delivery_limits(s)
+    dine = [n for n, c in w.circles.items() if c.get("mode", "walk") == "walk" and w.meal[n]]
+    dine_zh = "、".join(w.circle(n) for n in dine)
+    dine_en = " or ".join(w.circle(n) for n in dine)
+    where_zh = "或".join([*([f"在其城乡类别的配送时限内（{zh}）"] if zh else []),
+                           *([f"在{dine_zh}内"] if dine else [])])
+    where_en = " or ".join([*([f"within its class's delivery limit ({en})"] if en else []),
+                            *([f"within the dine-in circle: {dine_en}"] if dine else [])])
+    if not where_en:
+        return ""
+    return w.t(f"村社中至少 {share} 的老年人{where_zh}，即为可达。",
+               f"A village or community is reached when at least {share} of its elderly "
+               f"live {where_en}.")
+
+
+def _meal_capacity_text(s: dict[str, Any], w: _Words) -> str:
+    """The facilities that deliver meals (the delivery circles' types: central kitchens and
+    canteens by default) and their meals ('' without a delivery circle)."""
+    cap = s.get("meal_capacity")
+    if not cap:
+        return ""
+    codes = list(dict.fromkeys(t for c in s.get("circles", []) if c.get("mode") == "delivery"
+                               for t in c.get("facility_types") or []))
+    kinds = "、".join(_e(w.types.get(t, (t, t))[0] or t) for t in codes)
+    kinds_en = ", ".join(_e(w.types.get(t, (t, t))[1] or t) for t in codes)
+    n, meals = _num(cap.get("kitchens")), _num(cap.get("meals_per_day"))
+    per_100 = _num(cap.get("meals_per_100_elderly"), 1)
+    return w.t(
+        f"送餐设施{f'（{kinds}）' if kinds else ''}{n} 个，日供餐 {meals} 份，配送范围内每百名"
+        f"老年人 {per_100} 份。",
+        f" {n} delivering facilities{f' ({kinds_en})' if kinds_en else ''}, {meals} meals a "
+        f"day, {per_100} per 100 elderly of their delivery catchments.")
 
 
 def _units_section(result: CoverageResult, w: _Words, names: list[str], n_villages: int,
@@ -310,7 +375,7 @@ def _units_section(result: CoverageResult, w: _Words, names: list[str], n_villag
         out.append(_figure(town_coverage_png(result, names[0], lang=w.lang), w.t(
             "各乡镇街道的覆盖率（红色：低于规划目标）；虚线为全域覆盖率。",
             "Coverage rate per town (red: below the plan's target); the dashed line is the "
-            "whole area's rate."), w.t("各乡镇覆盖率", "coverage by town")))
+            "whole area's rate."), w.t("各乡镇覆盖率", "coverage by town"), w.lang))
     villages = units[(units["level"] == "village") & (units["elderly"] > 0)]
     if not villages.empty and rate_cols:
         worst = villages.sort_values([rate_cols[0], "elderly"], ascending=[True, False])
