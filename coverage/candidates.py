@@ -118,7 +118,7 @@ def read_candidates(path: str | Path, *, crs: str = "wgs84", encoding: str | Non
     Raises
     ------
     InputFileError
-        Unknown format, missing file, or no coordinates.
+        Unknown format, missing file, no coordinates, or no row with valid ones.
     """
     from . import facilities as fac
 
@@ -137,7 +137,8 @@ def read_candidates(path: str | Path, *, crs: str = "wgs84", encoding: str | Non
             else fac._read_xlsx_rows(path, sheet)
         top = fac._find_header(rows, set((columns or {}).values())) if rows else 0
         header, data = (rows[top], rows[top + 1:]) if rows else ([], [])
-    data = [r for r in data if any(c for c in r)]
+    if fmt != "vector":  # a vector row is its geometry: keep it with empty attributes
+        data = [r for r in data if any(c for c in r)]
     mapping = fac._map_columns(header, {k: v for k, v in (columns or {}).items()
                                         if k != "capacity"})
     norm = [fac._norm(h) for h in header]
@@ -173,6 +174,10 @@ def read_candidates(path: str | Path, *, crs: str = "wgs84", encoding: str | Non
         raise InputFileError(f"{path}: repeated candidate ids "
                              f"{table['candidate_id'][table['candidate_id'].duplicated()].tolist()}")
     table = table[~bad].reset_index(drop=True)
+    if len(table) == 0:
+        raise InputFileError(f"{path}: no candidate sites: {len(bad)} data rows, "
+                             f"{int(bad.sum())} of them without valid coordinates "
+                             f"(lon/经度, lat/纬度 in {crs}, or point geometries)")
     table.attrs.update(source=str(path), crs=crs)
     return table
 

@@ -12,8 +12,14 @@ chosen sites appended to the facility table, on the network already prepared. It
   as a dashed outline and the sites numbered by rank
   (:func:`~eldercare_coverage.site_map.write_site_map`).
 
-A measured rate that differs from the promised one by more than 0.5 % of the rate is an
-error: it would mean the model and the run disagree about distances.
+The promised rate is a coverage rate for every model: the share of the circle's counted
+elderly that the existing facilities and the new sites reach within the limit, which is
+what the second run measures. For ``--model capacity`` it is therefore not the people
+the sites serve within their capacity (that is the model's objective, ``elderly_served``
+in ``sites.csv`` and in the summary), but everyone they reach, computed by the problem's
+evaluator (:meth:`~eldercare_coverage.site_problem.SiteProblem.evaluate`) on the ranked
+sites. A measured rate that differs from the promised one by more than 0.5 % of the rate
+is an error: it would mean the model and the run disagree about distances.
 """
 
 from __future__ import annotations
@@ -151,9 +157,10 @@ def choose_and_measure(args: argparse.Namespace, before: CoverageResult,
           f"{len(selection.problem.candidates.table)} candidates")
     for site in selection.sites.itertuples():
         where = " ".join(str(v) for v in (site.town, site.village) if v)
+        serves = f" serves {site.elderly_served:,.0f}" if selection.model == "capacity" else ""
         print(f"  {int(site.rank):>3}. {site.candidate_id:<12} {site.lon:.6f},{site.lat:.6f} "
               f"+{site.elderly_newly_covered:,.0f} -> {100 * site.coverage_rate_cumulative:.2f} %"
-              f"  {where}")
+              f"{serves}  {where}")
     return paths
 
 

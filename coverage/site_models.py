@@ -30,8 +30,14 @@ takes one (``Highs.setSolution``). The solver stops at the time limit or when th
 relative gap ``|bound - objective| / |objective|`` is below ``mip_rel_gap``; the
 **bound** is the solver's dual bound: no solution is better than it, so the **gap** says
 how far from optimal the reported solution can at most be (0: proven optimal). Without a
-solver, or with ``solver="greedy"``, the greedy solution is returned with the bound of
-the LP relaxation where it is cheap (MCLP: none; the gap is then NaN).
+solver, or with ``solver="greedy"``, the greedy solution is returned without a bound (the
+gap is then NaN).
+
+Each model also has a simple bound (:func:`mclp_bound`, :func:`lscp_bound`,
+:func:`capacity_bound`: the coverable weight and the ``k`` best candidates as if they
+overlapped nowhere). When the greedy objective reaches it, the greedy solution is proven
+optimal and returned at once (status :data:`PROVEN_BY_BOUND`); otherwise the solver's
+bound is clamped to it (HiGHS stopped at the time limit may report a far weaker one).
 
 Greedy: the candidate adding the most weight (or served people) is taken, one at a time
 (lazy evaluation of marginal gains); for MCLP this is within ``1 - 1/e`` of optimal.
@@ -110,6 +116,53 @@ def _gap(objective: float, bound: float) -> float:
     if not (math.isfinite(objective) and math.isfinite(bound)):
         return math.nan
     return abs(bound - objective) / max(abs(objective), 1e-9)
+
+
+def _top_sum(values: np.ndarray, k: int) -> float:
+    """Sum of the ``k`` largest of ``values`` (all of them when there are fewer)."""
+    if k <= 0 or len(values) == 0:
+        return 0.0
+    if k >= len(values):
+        return float(values.sum())
+    return float(np.partition(values, len(values) - k)[len(values) - k:].sum())
+
+
+def _reaches(objective: float, bound: float) -> bool:
+    """Whether ``objective`` is at ``bound`` (up to rounding): proven optimal."""
+    return math.isfinite(bound) and abs(bound - objective) <= 1e-9 * max(abs(bound), 1.0)
+
+
+#: Status of a greedy solution proven optimal by the simple bound, without the solver.
+PROVEN_BY_BOUND = "optimal (the greedy solution reaches the bound)"
+
+
+def mclp_bound(cover: sparse.csc_matrix, weight: np.ndarray, k: int) -> float:
+    """An upper bound of the MCLP objective: the coverable weight, and the weight the
+    ``k`` candidates reaching the most reach together if they overlapped nowhere."""
+    reach = np.asarray(cover.T @ weight).ravel()
+    total = float(weight[np.diff(cover.tocsr().indptr) > 0].sum())
+    return min(total, _top_sum(reach, k))
+
+
+def lscp_bound(cover: sparse.csc_matrix, weight: np.ndarray, need: float | None) -> float:
+    """A lower bound of the LSCP objective: the fewest candidates whose reached weights,
+    added up as if they overlapped nowhere, reach ``need`` (None: all coverable weight)."""
+    reach = np.sort(np.asarray(cover.T @ weight).ravel())[::-1]
+    goal = float(weight[np.diff(cover.tocsr().indptr) > 0].sum()) if need is None \
+        else float(need)
+    if goal <= 0:
+        return 0.0
+    enough = np.flatnonzero(np.cumsum(reach) >= goal * (1 - 1e-12))
+    return float(enough[0] + 1) if len(enough) else float(len(reach))
+
+
+def capacity_bound(cover: sparse.csc_matrix, weight: np.ndarray, capacity: np.ndarray,
+                   k: int) -> float:
+    """An upper bound of the capacitated objective: the demand weight some candidate
+    reaches, and the sum of the ``k`` largest ``min(capacity_j, weight reached by j)``."""
+    reach = np.asarray(cover.T @ weight).ravel()
+    total = float(weight[np.diff(cover.tocsr().indptr) > 0].sum())
+    return min(total, _top_sum(np.minimum(capacity, reach), k))
 
 
 def _check(cover: sparse.spmatrix, weight: np.ndarray) -> tuple[sparse.csc_matrix, np.ndarray]:
@@ -357,6 +410,10 @@ def solve_mclp(cover: sparse.spmatrix, weight: np.ndarray, k: int, *,
     m, n = cover.shape
     order, gains = greedy_cover(cover, weight, k=k)
     g_obj = float(gains.sum())
+    cheap = mclp_bound(cover, weight, k)
+    if m and k > 0 and _reaches(g_obj, cheap):
+        return Solution(np.sort(order), g_obj, cheap, 0.0, time.perf_counter() - t0, "greedy",
+                        PROVEN_BY_BOUND, g_obj)
     if solver == "greedy" or m == 0 or k <= 0 or n <= k:
         exact = m == 0 or k <= 0 or n <= k  # nothing to choose between: greedy takes all
         return Solution(np.sort(order), g_obj, g_obj if exact else math.nan,
@@ -375,6 +432,7 @@ def solve_mclp(cover: sparse.spmatrix, weight: np.ndarray, k: int, *,
                                               mip_rel_gap=mip_rel_gap, solver=solver)
     chosen = _chosen(values, n)
     obj = float(weight[np.asarray(cover[:, chosen].sum(axis=1)).ravel() > 0].sum())
+    bound = min(bound, cheap) if math.isfinite(bound) else bound
     return Solution(chosen, obj, bound, _gap(obj, bound), time.perf_counter() - t0, used,
                     status, g_obj)
 
@@ -400,6 +458,10 @@ def solve_lscp(cover: sparse.spmatrix, weight: np.ndarray, *, need: float | None
                                  f"candidates together cover {total:.1f}")
     order, _ = greedy_cover(cover, weight, need=need)
     g_obj = float(len(order))
+    cheap = lscp_bound(cover, weight, need)
+    if m and (need is None or need > 0) and _reaches(g_obj, cheap):
+        return Solution(np.sort(order), g_obj, cheap, 0.0, time.perf_counter() - t0, "greedy",
+                        PROVEN_BY_BOUND, g_obj)
     if solver == "greedy" or m == 0 or (need is not None and need <= 0):
         exact = m == 0 or (need is not None and need <= 0)
         chosen = np.empty(0, np.int64) if exact else np.sort(order)
@@ -424,6 +486,7 @@ def solve_lscp(cover: sparse.spmatrix, weight: np.ndarray, *, need: float | None
                                               mip_rel_gap=mip_rel_gap, solver=solver)
     chosen = _chosen(values, n)
     obj = float(len(chosen))
+    bound = max(bound, cheap) if math.isfinite(bound) else bound
     return Solution(chosen, obj, bound, _gap(obj, bound), time.perf_counter() - t0, used,
                     status, g_obj)
 
@@ -447,12 +510,16 @@ def solve_capacity(cover: sparse.spmatrix, weight: np.ndarray, capacity: np.ndar
     m, n = cover.shape
     order, z0 = _greedy_capacity(cover, weight, capacity, k)
     g_obj = float(z0.sum())
+    cheap = capacity_bound(cover, weight, capacity, k)
     rows, cols = cover.indices, np.repeat(np.arange(n), np.diff(cover.indptr))
     nnz = cover.nnz
 
     def assignment(z: np.ndarray) -> sparse.csr_matrix:
         return sparse.csr_matrix((z, (rows, cols)), shape=(m, n))
 
+    if nnz and k > 0 and _reaches(g_obj, cheap):
+        return Solution(np.sort(order), g_obj, cheap, 0.0, time.perf_counter() - t0, "greedy",
+                        PROVEN_BY_BOUND, g_obj, assignment(z0))
     if solver == "greedy" or nnz == 0 or k <= 0:
         return Solution(np.sort(order), g_obj, math.nan if nnz and k > 0 else g_obj,
                         math.nan if nnz and k > 0 else 0.0, time.perf_counter() - t0,
@@ -461,7 +528,9 @@ def solve_capacity(cover: sparse.spmatrix, weight: np.ndarray, capacity: np.ndar
     by_group = sparse.csc_matrix((np.ones(nnz), (rows, np.arange(nnz))), shape=(m, nnz))
     by_site = sparse.csc_matrix((np.ones(nnz), (cols, np.arange(nnz))), shape=(n, nnz))
     link = sparse.csc_matrix((-weight[rows], (np.arange(nnz), cols)), shape=(nnz, n))
-    matrix = sparse.bmat([[None, by_group], [sparse.diags(-capacity, format="csc"), by_site],
+    # a site serves at most what it reaches: min(capacity, reach) tightens the relaxation
+    usable = np.minimum(capacity, np.asarray(cover.T @ weight).ravel())
+    matrix = sparse.bmat([[None, by_group], [sparse.diags(-usable, format="csc"), by_site],
                           [link, eye], [sparse.csc_matrix(np.ones((1, n))), None]],
                          format="csc")
     milp = _Milp(np.concatenate([np.zeros(n), np.ones(nnz)]), matrix,
@@ -477,5 +546,8 @@ def solve_capacity(cover: sparse.spmatrix, weight: np.ndarray, capacity: np.ndar
     chosen = _chosen(values, n)
     z = np.clip(values[n:], 0.0, None)
     obj = float(z.sum())
+    # HiGHS's dual bound can be far above what any k sites serve (stopped at the time
+    # limit it may be the sum over every candidate): the simple bound is valid and tighter
+    bound = min(bound, cheap) if math.isfinite(bound) else bound
     return Solution(chosen, obj, bound, _gap(obj, bound), time.perf_counter() - t0, used,
                     status, g_obj, assignment(z))

@@ -60,7 +60,7 @@ __all__ = ["SiteSelection", "SiteSelectionError", "select_sites", "siting_proble
 
 SITE_COLUMNS = ["rank", "candidate_id", "name", "origin", "lon", "lat", "lon_gcj02",
                 "lat_gcj02", "town", "village", "elderly_newly_covered",
-                "coverage_rate_cumulative", "capacity", "beds"]
+                "coverage_rate_cumulative", "elderly_served", "capacity", "beds"]
 
 
 @dataclass(eq=False)
@@ -73,9 +73,10 @@ class SiteSelection:
         One row per chosen site (EPSG:4326): ``rank`` (1 adds the most), ``candidate_id``,
         ``name``, ``origin`` (``file``/``streets``), ``lon``, ``lat``, ``lon_gcj02``,
         ``lat_gcj02``, ``town``, ``village`` (the units holding it; empty without
-        boundaries), ``elderly_newly_covered`` (what it adds after those ranked before
-        it; for ``capacity`` the people it serves), ``coverage_rate_cumulative``,
-        ``capacity``, ``beds``.
+        boundaries), ``elderly_newly_covered`` (the elderly it newly reaches after those
+        ranked before it), ``coverage_rate_cumulative`` (the circle's rate with it and
+        those before it), ``elderly_served`` (``capacity`` only: the people it serves
+        within its capacity; NaN for the other models), ``capacity``, ``beds``.
     model, circle
         The model and the circle.
     k, target
@@ -86,7 +87,9 @@ class SiteSelection:
     solve_s
         Seconds of solving; ``build_s`` of building the coverage matrix.
     rate_before, rate_after
-        The circle's coverage rate now, and the rate promised with the chosen sites.
+        The circle's coverage rate now, and the rate promised with the chosen sites: for
+        every model a coverage rate (everyone the sites reach within the limit, as a new
+        run measures), also for ``capacity``, whose objective is the people served.
     elderly_before, elderly_after
         The covered elderly now and promised.
     problem
@@ -126,6 +129,7 @@ class SiteSelection:
             "elderly_covered_after": self.elderly_after,
             "elderly_counted": self.problem.elderly_counted,
             "objective": self.objective, "bound": _num(self.bound), "gap": _num(self.gap),
+            **({"elderly_served": self.objective} if self.model == "capacity" else {}),
             "greedy_objective": self.solution.greedy_objective,
             "solver": self.solution.solver, "status": self.solution.status,
             "solve_s": self.solve_s, "build_s": self.build_s,
@@ -204,6 +208,10 @@ def siting_problem(
     if generate or (generate is None and table is None):
         unserved = (fld.pixel_cost > lim.limit_cost) & counted & (pixels.people > 0) \
             & pixels.locations.on_network
+        if table is None and not unserved.any():
+            raise SiteSelectionError(
+                f"circle {circle!r} already covers every counted elderly person reachable "
+                "from the streets: there is no gap for new sites to close")
         street_xy = street_candidates(prepared, pixels.locations.edge[unserved],
                                       spacing_m=spacing_m)
         how.update(generated="points every spacing_m along the streets that unserved "
@@ -266,17 +274,28 @@ def _solve(problem: SiteProblem, model: str, k: int | None, target: float | None
 
 
 def _ranked(problem: SiteProblem, solution: Solution, model: str
-            ) -> tuple[np.ndarray, np.ndarray]:
-    """The chosen candidates in greedy order, with what each adds."""
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The chosen candidates in rank order, the elderly each newly covers, and (model
+    ``capacity``) the people each serves.
+
+    ``mclp``, ``lscp``: greedy order of what each adds. ``capacity``: the most served
+    first; what each newly covers is the coverage of the ranked prefixes measured by
+    :meth:`~eldercare_coverage.site_problem.SiteProblem.evaluate` (everyone the sites
+    reach, whom a new run counts), not the people served within capacity.
+    """
     chosen = solution.chosen
     if model == "capacity" and solution.assignment is not None:
         served = np.asarray(solution.assignment.sum(axis=0)).ravel()[chosen]
         order = np.argsort(-served, kind="stable")
-        return chosen[order], served[order]
+        ranked = chosen[order]
+        covered = [problem.evaluate(open_candidates=ranked[:r])["elderly_covered"]
+                   for r in range(len(ranked) + 1)]
+        return ranked, np.diff(np.asarray(covered, dtype=float)), served[order]
     cover = problem.groups.cover[:, chosen]
     order, gains = greedy_cover(cover, problem.groups.weight, k=len(chosen))
     rest = np.setdiff1d(np.arange(len(chosen)), order)  # adding nothing more: last
-    return chosen[np.concatenate([order, rest])], np.concatenate([gains, np.zeros(len(rest))])
+    return (chosen[np.concatenate([order, rest])],
+            np.concatenate([gains, np.zeros(len(rest))]), None)
 
 
 def _units_at(result: CoverageResult, lon: np.ndarray, lat: np.ndarray
@@ -286,6 +305,8 @@ def _units_at(result: CoverageResult, lon: np.ndarray, lat: np.ndarray
     units = result.units
     if units is None or len(units) == 0 or "level" not in units:
         return towns, villages
+    if units.crs is not None and not units.crs.equals("EPSG:4326"):
+        units = units.to_crs(4326)  # the run's out_crs: the points are WGS-84
     pts = shapely.points(lon, lat)
     for level, out in (("town", towns), ("village", villages)):
         part = units[(units["level"] == level) & units.geometry.notna()]
@@ -300,7 +321,8 @@ def _units_at(result: CoverageResult, lon: np.ndarray, lat: np.ndarray
 
 
 def _sites_table(result: CoverageResult, problem: SiteProblem, order: np.ndarray,
-                 gains: np.ndarray, capacity: np.ndarray | None) -> gpd.GeoDataFrame:
+                 gains: np.ndarray, served: np.ndarray | None, capacity: np.ndarray | None
+                 ) -> gpd.GeoDataFrame:
     from .chinese_crs import wgs84_to_gcj02
 
     cand = problem.candidates.table.iloc[order].reset_index(drop=True)
@@ -315,9 +337,25 @@ def _sites_table(result: CoverageResult, problem: SiteProblem, order: np.ndarray
         "lon_gcj02": np.round(np.asarray(glon, float), 7),
         "lat_gcj02": np.round(np.asarray(glat, float), 7), "town": towns, "village": villages,
         "elderly_newly_covered": gains, "coverage_rate_cumulative": cumulative,
+        "elderly_served": served if served is not None else np.full(len(order), np.nan),
         "capacity": capacity[order] if capacity is not None else cand["capacity"].to_numpy(),
         "beds": cand["beds"].to_numpy()})
     return gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+
+
+def _check_type(policy: Any, circle: str, facility_type: str | None) -> str:
+    """``facility_type``, or the circle's first type code when None; stop when new sites
+    of that type would not serve ``circle`` (a new run would not count them, so the
+    promise could not hold)."""
+    spec = next(c for c in policy.circles if c.name == circle)
+    allowed = policy.type_codes(spec.facility_kinds)
+    if facility_type is None:
+        return allowed[0] if allowed else ""
+    if facility_type not in allowed:
+        raise SiteSelectionError(
+            f"facility type {facility_type!r} does not serve circle {circle!r} (it counts "
+            f"{'/'.join(spec.facility_kinds)} facilities): choose one of {allowed}")
+    return facility_type
 
 
 def select_sites(
@@ -358,7 +396,9 @@ def select_sites(
         ``capacity`` or ``beds`` (beds count at the policy's beds-per-100 target).
     facility_type
         The type the new sites will have (default: the most common type among the
-        circle's facilities), for :func:`~eldercare_coverage.site_outputs.sites_to_facilities`.
+        circle's facilities), for :func:`~eldercare_coverage.site_outputs.sites_to_facilities`;
+        it must be one of the codes that serve the circle
+        (``policy.type_codes(circle.facility_kinds)``).
     time_limit_s
         Time limit of the solver, seconds.
     solver
@@ -370,6 +410,12 @@ def select_sites(
     Returns
     -------
     SiteSelection
+
+    Raises
+    ------
+    SiteSelectionError
+        An unknown model, a missing ``k``, a target out of (0, 1], a circle with no gap
+        and no candidate file, or a ``facility_type`` that does not serve the circle.
     """
     if model not in MODELS:
         raise SiteSelectionError(f"model was {model!r} but is expected to be in {MODELS}")
@@ -381,18 +427,18 @@ def select_sites(
         problem = siting_problem(result, circle, candidates=candidates,
                                candidates_crs=candidates_crs, generate=generate,
                                spacing_m=spacing_m)
+    state = _state(result)
+    if facility_type is None:
+        types = state.facilities.table["type"].to_numpy()[problem.facility_rows]
+        facility_type = str(pd.Series(types).mode().iat[0]) if len(types) else None
+    facility_type = _check_type(state.policy, problem.circle, facility_type)
     cap = _capacities(problem.candidates, capacity, result) if model == "capacity" else None
     solution = _solve(problem, model, k, target, cap, time_limit_s, solver)
-    order, gains = _ranked(problem, solution, model)
-    sites = _sites_table(result, problem, order, gains, cap)
+    order, gains, served = _ranked(problem, solution, model)
+    sites = _sites_table(result, problem, order, gains, served, cap)
     added = float(gains.sum())
     after = problem.elderly_served + added
     counted = problem.elderly_counted
-    state = _state(result)
-    table = state.facilities.table
-    if facility_type is None:
-        types = table["type"].to_numpy()[problem.facility_rows]
-        facility_type = str(pd.Series(types).mode().iat[0]) if len(types) else ""
     log.info("%s %s: %d sites, %.1f -> %.1f elderly covered (%.4f -> %.4f), gap %.2g, %.1f s",
              model, problem.circle, len(sites), problem.elderly_served, after,
              problem.rate_before, after / counted if counted else 0.0, solution.gap,

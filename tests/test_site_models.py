@@ -14,7 +14,9 @@ from scipy import sparse
 from scipy.optimize import linprog
 
 from eldercare_coverage.site_models import (
+    PROVEN_BY_BOUND,
     SiteSelectionError,
+    capacity_bound,
     greedy_cover,
     solve_capacity,
     solve_lscp,
@@ -146,6 +148,65 @@ def test_greedy_is_never_better_than_exact(seed):
         assert greedy.objective >= (1 - 1 / np.e) * exact.objective  # the greedy guarantee
         order, gains = greedy_cover(sparse.csc_matrix(cover), weight, k=k)
         assert (np.diff(gains) <= 1e-9).all()  # marginal gains never grow
+
+
+def test_capacity_bound_is_the_k_best_sites_or_all_demand():
+    # three groups of 100, 50, 30 people; site 0 reaches groups 0 and 1, site 1 group 1,
+    # site 2 group 2: reached 150, 50, 30
+    cover = sparse.csc_matrix(np.array([[1, 0, 0], [1, 1, 0], [0, 0, 1]], dtype=bool))
+    weight = np.array([100.0, 50.0, 30.0])
+    capacity = np.array([120.0, 500.0, 500.0])
+    # min(capacity, reach) = 120, 50, 30: the two largest 170, below all demand (180)
+    assert capacity_bound(cover, weight, capacity, 2) == pytest.approx(170.0)
+    assert capacity_bound(cover, weight, capacity, 3) == pytest.approx(180.0)
+    assert capacity_bound(cover, weight, np.full(3, 1000.0), 3) == pytest.approx(180.0)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_greedy_at_the_simple_bound_is_returned_as_proven(seed):
+    """Sites far apart (no two reach the same group), each full: greedy is optimal, and
+    is said to be at once without the solver."""
+    rng = np.random.default_rng(seed)
+    n, per = 12, 5
+    cover = sparse.csc_matrix(np.kron(np.eye(n, dtype=bool), np.ones((per, 1), dtype=bool)))
+    weight = rng.integers(10, 50, n * per).astype(float)
+    capacity = np.full(n, 40.0)  # below what any site reaches (>= 50)
+    for k in (1, 3, 6):
+        sol = solve_capacity(cover, weight, capacity, k)
+        assert sol.status == PROVEN_BY_BOUND and sol.solver == "greedy"
+        assert sol.objective == pytest.approx(40.0 * k) and sol.gap == 0.0
+        sol = solve_mclp(cover, weight, k)
+        best = np.sort(weight.reshape(n, per).sum(axis=1))[::-1][:k].sum()
+        assert sol.status == PROVEN_BY_BOUND and sol.objective == pytest.approx(best)
+    sol = solve_lscp(cover, weight)
+    assert sol.status == PROVEN_BY_BOUND and sol.objective == n and sol.gap == 0.0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_capacity_bound_stays_at_or_above_the_optimum(seed):
+    cover, weight = _instance(seed, m=30, n=7, density=0.3)
+    capacity = np.random.default_rng(seed + 7).integers(20, 400, 7).astype(float)
+    for k in (1, 2, 3):
+        sol = solve_capacity(sparse.csc_matrix(cover), weight, capacity, k)
+        simple = capacity_bound(sparse.csc_matrix(cover), weight, capacity, k)
+        assert sol.objective <= sol.bound + 1e-6 <= simple + 2e-6
+        assert sol.bound <= weight[cover.any(axis=1)].sum() + 1e-6
+
+
+@pytest.mark.slow
+def test_demo_capacity_model_is_fast_or_honest(demo_problem):
+    """k = 20 sites on the demo: proven within 10 s, or stopped there with a bound no
+    higher than all the demand and the 20 best sites allow."""
+    cover, weight = demo_problem.groups.cover, demo_problem.groups.weight
+    for cap in (200.0, 1000.0):
+        capacity = np.full(cover.shape[1], cap)
+        sol = solve_capacity(cover, weight, capacity, 20, time_limit_s=10.0)
+        assert sol.seconds < 20.0
+        simple = capacity_bound(cover, weight, capacity, 20)
+        assert sol.objective <= sol.bound + 1e-6 <= simple + 1e-6
+        assert sol.gap == pytest.approx((sol.bound - sol.objective) / sol.objective)
+        assert sol.gap <= 1e-4 or "time limit" in sol.status.lower()
+        assert sol.gap < 0.1  # the bound of all demand, not of every candidate's reach
 
 
 @pytest.mark.slow

@@ -226,3 +226,91 @@ def test_a_gcj02_geojson_candidate_file_is_converted(tmp_path):
     assert np.allclose(table["lat"], want_lat, atol=1e-9)
     assert table["beds"].tolist() == [30.0, 12.0]
     assert table["candidate_id"].tolist() == ["C1", "C2"]
+
+
+def test_capacity_promises_coverage_and_serves_within_capacity(demo, chosen):
+    """The capacity model's objective is the people served; its promise is coverage:
+    everyone the ranked sites reach, as the evaluator (and a new run) counts them."""
+    sel = select_sites(demo, 3, circle=CIRCLE, model="capacity", capacity=200.0,
+                       problem=chosen.problem)
+    served = sel.sites["elderly_served"].to_numpy(float)
+    assert (served <= 200.0 + 1e-6).all() and sel.objective == pytest.approx(served.sum())
+    ids = sel.sites["candidate_id"].tolist()
+    for r in range(1, len(ids) + 1):
+        want = chosen.problem.evaluate(open_candidates=ids[:r])
+        assert sel.sites["coverage_rate_cumulative"].iat[r - 1] == pytest.approx(
+            want["coverage_rate"], rel=1e-12)
+    assert sel.elderly_after == pytest.approx(
+        chosen.problem.evaluate(open_candidates=ids)["elderly_covered"], rel=1e-12)
+    assert sel.elderly_after - sel.elderly_before >= served.sum() - 1e-6
+    assert sel.summary()["elderly_served"] == pytest.approx(served.sum())
+
+
+def test_towns_are_found_when_the_run_writes_a_projected_crs(demo, chosen):
+    from types import SimpleNamespace
+
+    from eldercare_coverage.siting import _units_at
+
+    lon, lat = chosen.sites["lon"].to_numpy(float), chosen.sites["lat"].to_numpy(float)
+    want = _units_at(SimpleNamespace(units=demo.units.to_crs(4326)), lon, lat)
+    assert all(want[0]) and all(want[1])  # every demo site lies in a town and a village
+    got = _units_at(SimpleNamespace(units=demo.units.to_crs("EPSG:32651")), lon, lat)
+    assert got == want
+
+
+def test_a_candidate_file_of_bare_points_is_read(demo, chosen, tmp_path):
+    import geopandas as gpd
+
+    lon, lat = chosen.sites["lon"].to_numpy(float)[:2], chosen.sites["lat"].to_numpy(float)[:2]
+    bare = tmp_path / "bare.geojson"
+    gpd.GeoDataFrame(geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326").to_file(bare)
+    nameless = tmp_path / "nameless.gpkg"
+    gpd.GeoDataFrame({"name": [None, "规划地块"]}, geometry=gpd.points_from_xy(lon, lat),
+                     crs="EPSG:4326").to_file(nameless)
+    for path, names in ((bare, ["", ""]), (nameless, ["", "规划地块"])):
+        table = read_candidates(path)
+        assert table["candidate_id"].tolist() == ["C1", "C2"]
+        assert table["name"].tolist() == names
+        np.testing.assert_allclose(table["lon"], lon, atol=1e-9)
+        np.testing.assert_allclose(table["lat"], lat, atol=1e-9)
+    one = select_sites(demo, 1, circle=CIRCLE, candidates=bare)
+    assert one.sites["candidate_id"].tolist() == ["C1"]  # the best street site, read back
+
+
+def test_an_empty_candidate_file_names_the_file_and_the_counts(tmp_path):
+    from eldercare_coverage._errors import InputFileError
+
+    header_only = tmp_path / "header_only.csv"
+    header_only.write_text("name,lon,lat\n", encoding="utf-8")
+    with pytest.raises(InputFileError, match=r"header_only\.csv: no candidate sites: 0 data"):
+        read_candidates(header_only)
+    invalid = tmp_path / "invalid.csv"
+    invalid.write_text("name,lon,lat\na,x,28.3\nb,121.3,200\n", encoding="utf-8")
+    with pytest.raises(InputFileError, match=r"invalid\.csv: no candidate sites: 2 data rows, "
+                                             r"2 of them without valid coordinates"):
+        read_candidates(invalid)
+
+
+def test_a_circle_without_a_gap_says_so(demo, monkeypatch):
+    from types import SimpleNamespace
+
+    from eldercare_coverage.siting import siting_problem
+
+    kind = type(demo.meta["state"].fields)
+    of = kind.of
+
+    def everyone_covered(self, sources, mode="walk"):  # every pixel within the limit
+        reach, fld = of(self, sources, mode)
+        return reach, SimpleNamespace(pixel_cost=np.zeros_like(fld.pixel_cost))
+
+    monkeypatch.setattr(kind, "of", everyone_covered)
+    with pytest.raises(SiteSelectionError, match="already covers every counted elderly"):
+        siting_problem(demo, CIRCLE)
+
+
+def test_a_facility_type_that_does_not_serve_the_circle_is_refused(demo, chosen):
+    with pytest.raises(SiteSelectionError, match=r"'canteen' does not serve.*community_center"):
+        select_sites(demo, 1, circle=CIRCLE, facility_type="canteen", problem=chosen.problem)
+    ok = select_sites(demo, 1, circle=CIRCLE, facility_type="nursing_home",
+                      problem=chosen.problem)
+    assert ok.facility_type == "nursing_home"
