@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 import warnings
@@ -386,6 +387,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.simplefilter("always")
         try:
             status = _main(args, out, stages, t0)
+        except BrokenPipeError:  # e.g. `eldercare-coverage ... | head`: the reader left
+            # Python's own recipe: nothing more to write, and none of it at exit either
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
         finally:
             if not args.quiet:
                 _print_warnings(caught)

@@ -220,3 +220,23 @@ def test_a_datum_warning_is_shown_once_recorded_once_and_quiet_under_quiet(tmp_p
         recorded[0]["message"][:40]) >= 1
     assert main([*argv, "--out", str(tmp_path / "quiet"), "--no-map", "--quiet"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path):
+    """`eldercare-coverage ... | head -0`: the reader closes the pipe before the result is
+    printed; the command stops quietly (status 1), with no BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from eldercare_coverage.cli import main; "
+            "sys.exit(main(sys.argv[1:]))")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "demo", "--out", str(tmp_path), "--quiet", *FAST],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader leaves before the demo (seconds) prints its result
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1, err
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+    assert (tmp_path / "summary.json").exists()  # the work itself was done
