@@ -22,6 +22,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from ._people import units_in_whole_people
 from .result import CoverageResult
 
 log = logging.getLogger(__name__)
@@ -95,33 +96,17 @@ def write_geopackage(result: CoverageResult, path: str | Path) -> Path:
     return _atomic(path, write)
 
 
-def people_columns(columns: Any, circles: Any) -> list[str]:
-    """The columns of a unit table that count people: ``elderly``, and per circle
-    ``<circle>_covered`` and ``<circle>_elderly`` (rates, minutes and flags are not).
-
-    Examples
-    --------
-    >>> people_columns(["name", "elderly", "walk_1500m_covered", "walk_1500m_rate",
-    ...                 "meal_rural_30min_elderly", "meals_per_100_elderly"],
-    ...                ["walk_1500m", "meal_rural_30min"])
-    ['elderly', 'walk_1500m_covered', 'meal_rural_30min_elderly']
-    """
-    counts = {"elderly"} | {f"{c}_{k}" for c in circles for k in ("covered", "elderly")}
-    return [str(c) for c in columns if c in counts]
-
-
 def write_units_csv(result: CoverageResult, path: str | Path) -> Path:
     """Write the per-unit table (no geometry) as UTF-8 CSV with a BOM (opens in Excel).
 
-    People are whole people (rounded half to even, each row on its own, so a unit's covered
-    never exceeds its elderly and each level still sums to the total within rounding);
-    rates are as computed; the GeoPackage keeps the unrounded counts.
+    People are whole people: within each level (towns, villages) they add up to the
+    level's rounded total (largest remainders, :func:`units_in_whole_people`), so a
+    planner's sums agree with the headline; rates are as computed; the GeoPackage keeps
+    the unrounded counts.
     """
     units = pd.DataFrame(result.units.drop(columns=result.units.geometry.name))
     circles = [c["name"] for c in result.summary.get("circles", [])]
-    for col in people_columns(units.columns, circles):
-        values = pd.to_numeric(units[col], errors="coerce")
-        units[col] = values.round(0).astype("Int64")
+    units = units_in_whole_people(units, circles)
     return _atomic(Path(path), lambda p: units.to_csv(p, index=False, encoding="utf-8-sig"))
 
 

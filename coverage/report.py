@@ -34,6 +34,7 @@ import pandas as pd
 
 from ._html import esc as _e
 from ._html import num as _num
+from ._people import units_in_whole_people
 from .labels import band_label, check_lang, circle_label, fifteen_minute_pairs, plan_name, tr
 from .result import CoverageResult
 from .settings import settings
@@ -345,7 +346,9 @@ def _meal_capacity_text(s: dict[str, Any], w: _Words) -> str:
 
 def _units_section(result: CoverageResult, w: _Words, names: list[str], n_villages: int,
                    charts: bool) -> str:
-    units = pd.DataFrame(result.units.drop(columns=result.units.geometry.name))
+    units = units_in_whole_people(  # the whole people of units.csv, adding up per level
+        pd.DataFrame(result.units.drop(columns=result.units.geometry.name)),
+        [c["name"] for c in result.summary.get("circles", [])])
     title = f"<h2>{w.t('分单元覆盖', 'Coverage by unit')}</h2>"
     if units.empty:
         return title + "<p class='meta'>" + w.t(
