@@ -6,7 +6,7 @@ object per layer instead and draw it with plain Leaflet:
 
 - :class:`PolygonLayer`: polygons as encoded polylines (:func:`polygon_features`), about a
   fifth of GeoJSON text, drawn as one ``L.geoJSON`` layer with tooltips;
-- :class:`PointLayer`: circle markers with a tooltip and a popup each;
+- :class:`PointLayer`: circle markers (or numbered squares) with a tooltip and a popup each;
 - :class:`MapControls`: a metric scale bar, and the legend docked as a Leaflet control (so it
   stacks with the scale bar instead of covering it).
 
@@ -27,7 +27,7 @@ import shapely
 from branca.element import MacroElement
 from jinja2 import Template
 
-from ._html import DECODE_RINGS_JS, encode_rings
+from ._html import DECODE_RINGS_JS, encode_rings, esc
 
 #: A function of an ``(N, 2)`` array of WGS-84 ``[lon, lat]`` giving the displayed ones.
 Display = Callable[[np.ndarray], np.ndarray]
@@ -150,10 +150,12 @@ var {{ this.get_name() }} = (function () {
 
 
 class PointLayer(MacroElement):
-    """Circle markers, each with its tooltip and popup (HTML, escaped by the caller).
+    """Markers, each with its tooltip and popup (HTML, escaped by the caller).
 
-    A click on a marker opens its own popup and does not reach the map (where it would
-    open the grid cell's under it).
+    Circle markers by default; with ``labels``, square ``divIcon`` markers with a short
+    text written in them (e.g. the rank of a new site), drawn in the marker pane above
+    every polygon and grid image, the first label on top. A click on a marker opens its
+    own popup and does not reach the map (where it would open the grid cell's under it).
 
     Parameters
     ----------
@@ -162,9 +164,13 @@ class PointLayer(MacroElement):
     tips, popups
         Tooltip and popup HTML per point.
     style
-        Leaflet path options of every marker (``radius``, ``color``, ``fillColor`` ...).
+        Leaflet path options of every circle marker (``radius``, ``color``,
+        ``fillColor`` ...); for labelled markers ``size`` (pixels), ``color`` (fill) and
+        ``ring`` (edge colour).
     display
         Conversion of the coordinates for display (e.g. to GCJ-02), None to keep them.
+    labels
+        Text per point (plain text, escaped here), for labelled square markers.
     """
 
     _template = Template("""
@@ -173,9 +179,13 @@ var {{ this.get_name() }} = (function () {
   var packed = {{ this.packed_json }};
   var group = L.featureGroup();
   packed.points.forEach(function (point, k) {
-    L.circleMarker(point, packed.style)
-      .bindTooltip(packed.tips[k])
-      .bindPopup(packed.popups[k], {maxWidth: 320})
+    var marker = packed.labels ? L.marker(point, {
+        icon: L.divIcon({className: 'ec-label-marker', iconSize: [packed.size, packed.size],
+                         html: '<div style="' + packed.css + '">' + packed.labels[k] + '</div>'}),
+        zIndexOffset: 1000 - k, bubblingMouseEvents: false})
+      : L.circleMarker(point, packed.style);
+    marker.bindTooltip(packed.tips[k])
+      .bindPopup(packed.popups[k], {maxWidth: packed.labels ? 340 : 320})
       .addTo(group);
   });
   return group;
@@ -184,7 +194,8 @@ var {{ this.get_name() }} = (function () {
 """)
 
     def __init__(self, lonlat: np.ndarray, tips: list[str], popups: list[str], *,
-                 style: dict[str, Any], display: Display | None = None):
+                 style: dict[str, Any], display: Display | None = None,
+                 labels: list[str] | None = None):
         super().__init__()
         self._name = "PointLayer"
         xy = np.asarray(lonlat, dtype=float).reshape(-1, 2)
@@ -192,9 +203,20 @@ var {{ this.get_name() }} = (function () {
             xy = display(xy)
         # Leaflet wants [lat, lon]
         points = np.round(xy[:, ::-1], PRECISION).tolist()
-        self.packed_json = json_for_script({
-            "points": points, "tips": tips, "popups": popups,
-            "style": {"bubblingMouseEvents": False, **style}})
+        packed: dict[str, Any] = {"points": points}
+        if labels is not None:
+            packed["labels"] = [esc(text) for text in labels]
+        packed.update(tips=tips, popups=popups,
+                      style={"bubblingMouseEvents": False, **style})
+        if labels is not None:
+            size = int(style.get("size", 24))
+            packed.update(size=size, css=(
+                f"width:{size}px;height:{size}px;line-height:{size - 4}px;"
+                f"border-radius:4px;background:{style.get('color', '#1a1a1a')};color:#fff;"
+                f"border:2px solid {style.get('ring', '#ffd600')};box-sizing:border-box;"
+                "text-align:center;font:bold 13px sans-serif;"
+                "box-shadow:0 1px 4px rgba(0,0,0,.6)"))
+        self.packed_json = json_for_script(packed)
 
 
 #: Panes of our own (name: z-index) between Leaflet's tiles (200) and data layers (400): the

@@ -20,12 +20,11 @@ from typing import Any
 
 import folium
 import numpy as np
-from branca.element import Element, MacroElement
-from jinja2 import Template
+from branca.element import Element
 
 from ._basemap import display_function
 from ._html import esc, num
-from ._leaflet import PRECISION, Display, PolygonLayer, json_for_script, polygon_features
+from ._leaflet import PointLayer, PolygonLayer, polygon_features
 from .labels import tr
 from .result import CoverageResult
 from .siting import SiteSelection
@@ -34,47 +33,6 @@ SITE_COLOR = "#1a1a1a"  # near-black squares: apart from the facility types' rou
 SITE_RING_COLOR = "#ffd600"  # yellow edge: stands out on the red gaps and orange grid
 BEFORE_COLOR = "#212121"  # near black: reads over the blue service area and the red gaps
 SITE_MARKER_PX = 24  # side of a site's numbered square, pixels
-
-
-class SiteMarkers(MacroElement):
-    """The chosen sites as square markers with their rank written in them (Leaflet
-    ``divIcon`` markers, in the marker pane above every polygon and grid image), each
-    with a tooltip and a popup (HTML, escaped by the caller)."""
-
-    _template = Template("""
-{% macro script(this, kwargs) %}
-var {{ this.get_name() }} = (function () {
-  var packed = {{ this.packed_json }};
-  var group = L.featureGroup();
-  packed.points.forEach(function (point, k) {
-    var icon = L.divIcon({className: 'ec-site', iconSize: [packed.size, packed.size],
-                          html: '<div style="' + packed.css + '">' + packed.ranks[k] + '</div>'});
-    L.marker(point, {icon: icon, zIndexOffset: 1000 - k, bubblingMouseEvents: false})
-      .bindTooltip(packed.tips[k])
-      .bindPopup(packed.popups[k], {maxWidth: 340})
-      .addTo(group);
-  });
-  return group;
-})().addTo({{ this._parent.get_name() }});
-{% endmacro %}
-""")
-
-    def __init__(self, lonlat: np.ndarray, ranks: list[int], tips: list[str],
-                 popups: list[str], *, color: str = SITE_COLOR, ring: str = SITE_RING_COLOR,
-                 size_px: int = SITE_MARKER_PX, display: Display | None = None):
-        super().__init__()
-        self._name = "SiteMarkers"
-        xy = np.asarray(lonlat, dtype=float).reshape(-1, 2)
-        if display is not None and len(xy):
-            xy = display(xy)
-        css = (f"width:{size_px}px;height:{size_px}px;line-height:{size_px - 4}px;"
-               f"border-radius:4px;background:{color};color:#fff;border:2px solid {ring};"
-               "box-sizing:border-box;text-align:center;font:bold 13px sans-serif;"
-               "box-shadow:0 1px 4px rgba(0,0,0,.6)")
-        self.packed_json = json_for_script({
-            "points": np.round(xy[:, ::-1], PRECISION).tolist(),  # Leaflet wants [lat, lon]
-            "ranks": [int(r) for r in ranks], "tips": tips, "popups": popups,
-            "size": int(size_px), "css": css})
 
 
 def _text(value: Any) -> str:
@@ -202,11 +160,13 @@ def make_site_map(before: CoverageResult, after: CoverageResult, selection: Site
                                 show=True)
     rows = [row for _, row in sites.iterrows()]
     new = esc(tr(lang, "新增覆盖", "newly covered"))
-    SiteMarkers(np.column_stack([sites["lon"].to_numpy(float), sites["lat"].to_numpy(float)]),
-                [int(r["rank"]) for r in rows],
-                [f"<b>{esc(tr(lang, '新址', 'New site'))} {int(r['rank'])}</b> {new} "
-                 f"{num(r['elderly_newly_covered'])}" for r in rows],
-                [_site_popup(r, lang, label) for r in rows], display=display).add_to(group)
+    # squares with the rank written in them, above every polygon and grid image
+    PointLayer(np.column_stack([sites["lon"].to_numpy(float), sites["lat"].to_numpy(float)]),
+               [f"<b>{esc(tr(lang, '新址', 'New site'))} {int(r['rank'])}</b> {new} "
+                f"{num(r['elderly_newly_covered'])}" for r in rows],
+               [_site_popup(r, lang, label) for r in rows],
+               style={"size": SITE_MARKER_PX, "color": SITE_COLOR, "ring": SITE_RING_COLOR},
+               labels=[str(int(r["rank"])) for r in rows], display=display).add_to(group)
     group.add_to(m)
     _controls_last(m)
     _add_legend_section(m, _legend_section(selection, _measured_rate(after, circle), label,

@@ -230,7 +230,7 @@ def test_a_gcj02_candidate_file_is_chosen_from(inputs, cache_dir, three, tmp_pat
     assert sites["name"].tolist() == [name]
     html = (out / "sites_map.html").read_text(encoding="utf-8")
     assert "<b>{{" not in html and "7*7" in html  # escaped, and no template ran it
-    marker = re.search(r'"points":\[\[([\d.]+),([\d.]+)\]\],"ranks":\[1\]', html)
+    marker = re.search(r'"points":\[\[([\d.]+),([\d.]+)\]\],"labels":\["1"\]', html)
     assert marker is not None
     assert float(marker.group(1)) == pytest.approx(sites["lat_gcj02"].iat[0], abs=2e-6)
     assert float(marker.group(2)) == pytest.approx(sites["lon_gcj02"].iat[0], abs=2e-6)
@@ -255,7 +255,7 @@ _SITES_PROBE = r"""
 (() => {
   const labels = [...document.querySelectorAll('.leaflet-control-layers-overlays label')]
     .map(label => label.textContent.trim());
-  const sites = [...document.querySelectorAll('.ec-site')].map(icon => icon.textContent.trim());
+  const sites = [...document.querySelectorAll('.ec-label-marker')].map(icon => icon.textContent.trim());
   return {labels: labels, sites: sites,
           legend: document.getElementById('ec-legend').textContent};
 })()
